@@ -1,0 +1,300 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"gasper/api"
+)
+
+// APITokenPrefix starts every long-lived API token; anything else sent as a
+// bearer token is a JWT access token from a session.
+const APITokenPrefix = "gsp_"
+
+// maxErrorBody bounds how much of a non-JSON error body is quoted in a message.
+const maxErrorBody = 200
+
+// Client calls one master's REST API. It is safe for concurrent use.
+type Client struct {
+	baseURL   string
+	http      *http.Client
+	userAgent string
+	now       func() time.Time
+
+	// mu guards the credentials below, which a refresh replaces.
+	mu        sync.Mutex
+	token     string
+	session   *api.Session
+	onRefresh func(api.Session) error
+}
+
+// Option configures a Client in New.
+type Option func(*Client)
+
+// WithHTTPClient makes the client send its requests through hc instead of
+// http.DefaultClient.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *Client) { c.http = hc }
+}
+
+// WithToken makes the client authenticate with token, an API token ("gsp_...")
+// or a JWT access token. It is never refreshed.
+func WithToken(token string) Option {
+	return func(c *Client) {
+		c.token = token
+		c.session = nil
+	}
+}
+
+// WithSession makes the client authenticate with the session's access token.
+// When the master rejects it (401) or it has expired, the client spends the
+// refresh token once for a new pair, calls onRefresh with it (so the caller
+// can persist it; onRefresh may be nil) and retries the request once.
+func WithSession(s api.Session, onRefresh func(api.Session) error) Option {
+	return func(c *Client) {
+		c.session = &s
+		c.token = s.AccessToken
+		c.onRefresh = onRefresh
+	}
+}
+
+// WithUserAgent sets the User-Agent header of every request.
+func WithUserAgent(ua string) Option {
+	return func(c *Client) { c.userAgent = ua }
+}
+
+// WithClock replaces time.Now when judging whether the access token has
+// expired; tests use it.
+func WithClock(now func() time.Time) Option {
+	return func(c *Client) { c.now = now }
+}
+
+// New returns a client of the master at baseURL ("http://127.0.0.1:7080").
+// A URL without a scheme is taken as http.
+func New(baseURL string, opts ...Option) *Client {
+	c := &Client{
+		baseURL:   NormalizeURL(baseURL),
+		http:      http.DefaultClient,
+		userAgent: "gasper-client",
+		now:       time.Now,
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// NormalizeURL returns the master URL u in the form the client uses: with a
+// scheme (http when none is given) and without a trailing slash, so two
+// spellings of one master compare equal.
+func NormalizeURL(u string) string {
+	u = strings.TrimSpace(u)
+	if u != "" && !strings.Contains(u, "://") {
+		u = "http://" + u
+	}
+	return strings.TrimRight(u, "/")
+}
+
+// BaseURL is the master URL the client talks to.
+func (c *Client) BaseURL() string { return c.baseURL }
+
+// Session returns a copy of the client's current session, which a refresh may
+// have replaced since WithSession or Login, and false when it has none.
+func (c *Client) Session() (api.Session, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.session == nil {
+		return api.Session{}, false
+	}
+	return *c.session, true
+}
+
+// UnreachableError is returned when the master could not be reached at all:
+// connection refused, unknown host, timeout, TLS failure.
+type UnreachableError struct {
+	// URL is the master URL that was tried.
+	URL string
+	// Err is the transport's error.
+	Err error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach the master at %s: %v", e.URL, e.Err)
+}
+
+// Unwrap returns the transport's error.
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// do sends one request and decodes a 2xx JSON answer into out (unless out is
+// nil). With auth it authenticates, and on a 401 with a session it refreshes
+// once and retries once.
+func (c *Client) do(ctx context.Context, method, path string, in, out any, auth bool) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return fmt.Errorf("encode request of %s %s: %w", method, path, err)
+		}
+	}
+	if !auth {
+		return c.send(ctx, method, path, "", body, out)
+	}
+
+	token, err := c.currentToken(ctx)
+	if err != nil {
+		return err
+	}
+	err = c.send(ctx, method, path, token, body, out)
+	if !errors.Is(err, api.ErrUnauthorized) || !c.refreshable(token) {
+		return err
+	}
+	next, rerr := c.refresh(ctx, token)
+	if rerr != nil {
+		// The caller learns why the request failed, not why the refresh did:
+		// both mean "log in again" unless the master went away meanwhile.
+		var ue *UnreachableError
+		if errors.As(rerr, &ue) {
+			return rerr
+		}
+		return err
+	}
+	return c.send(ctx, method, path, next, body, out)
+}
+
+// currentToken returns the bearer token to send, refreshing first when the
+// session's access token has visibly expired (saving a doomed round trip).
+func (c *Client) currentToken(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	token, s := c.token, c.session
+	c.mu.Unlock()
+	if s == nil || s.AccessExpiresAt.IsZero() || c.now().Before(s.AccessExpiresAt) || s.RefreshToken == "" {
+		return token, nil
+	}
+	next, err := c.refresh(ctx, token)
+	if err != nil {
+		var ue *UnreachableError
+		if errors.As(err, &ue) {
+			return "", err
+		}
+		// Our clock may be wrong: let the master judge the old token.
+		return token, nil
+	}
+	return next, nil
+}
+
+// refreshable reports whether a 401 for token is worth a refresh.
+func (c *Client) refreshable(token string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.session != nil && c.session.RefreshToken != "" && !strings.HasPrefix(token, APITokenPrefix)
+}
+
+// refresh trades the session's refresh token for a new pair, unless another
+// call already did so since stale was sent: refresh tokens are single-use, so
+// two requests failing together must not both spend it.
+func (c *Client) refresh(ctx context.Context, stale string) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.session == nil {
+		return "", api.Errorf(api.CodeUnauthorized, "no session to refresh")
+	}
+	if c.token != stale {
+		return c.token, nil
+	}
+	var s api.Session
+	req := api.RefreshRequest{RefreshToken: c.session.RefreshToken}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return "", fmt.Errorf("encode refresh request: %w", err)
+	}
+	if err := c.send(ctx, http.MethodPost, "/auth/refresh", "", body, &s); err != nil {
+		return "", err
+	}
+	c.session, c.token = &s, s.AccessToken
+	if c.onRefresh != nil {
+		if err := c.onRefresh(s); err != nil {
+			return "", fmt.Errorf("save refreshed session: %w", err)
+		}
+	}
+	return s.AccessToken, nil
+}
+
+// send performs one HTTP exchange; path is relative to api.Prefix.
+func (c *Client) send(ctx context.Context, method, path, token string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.baseURL+api.Prefix+path, rd)
+	if err != nil {
+		return fmt.Errorf("build request %s %s: %w", method, path, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s %s: %w", method, path, ctx.Err())
+		}
+		return &UnreachableError{URL: c.baseURL, Err: unwrapURLError(err)}
+	}
+	defer resp.Body.Close()
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return decodeError(method, path, resp)
+	}
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode answer of %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// unwrapURLError drops the *url.Error layer, whose message repeats the whole
+// URL that UnreachableError already names.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		return ue.Err
+	}
+	return err
+}
+
+// decodeError turns a non-2xx answer into an *api.Error: the master's own
+// body when it sent one, or one made from the status when something else
+// (a proxy) answered.
+func decodeError(method, path string, resp *http.Response) error {
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var er api.ErrorResponse
+	if err := json.Unmarshal(raw, &er); err == nil && er.Error.Code != "" {
+		e := er.Error
+		return &e
+	}
+	snippet := strings.TrimSpace(string(raw))
+	if len(snippet) > maxErrorBody {
+		snippet = snippet[:maxErrorBody] + "..."
+	}
+	msg := fmt.Sprintf("%s %s: HTTP %s", method, api.Prefix+path, resp.Status)
+	if snippet != "" {
+		msg += ": " + snippet
+	}
+	return &api.Error{Code: api.CodeForStatus(resp.StatusCode), Message: msg}
+}

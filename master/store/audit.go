@@ -1,0 +1,34 @@
+package store
+
+import (
+	"context"
+
+	"gasper/api"
+)
+
+// Audit appends an event to the audit log.
+func (s *Store) Audit(ctx context.Context, actor, action, target, detail string) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO audit(at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
+		now(), actor, action, target, detail)
+	return err
+}
+
+// AuditEvents returns up to limit events, newest first.
+func (s *Store) AuditEvents(ctx context.Context, limit int) ([]api.AuditEvent, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, at, actor, action, target, detail FROM audit ORDER BY id DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []api.AuditEvent
+	for rows.Next() {
+		var e api.AuditEvent
+		var at int64
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Target, &e.Detail); err != nil {
+			return nil, err
+		}
+		e.Time = fromMS(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
