@@ -35,6 +35,9 @@ type Client struct {
 	token     string
 	session   *api.Session
 	onRefresh func(api.Session) error
+	// refreshDead is set once the master refused the refresh token, so a
+	// request does not spend a second round trip learning it again.
+	refreshDead bool
 }
 
 // Option configures a Client in New.
@@ -186,6 +189,9 @@ func (c *Client) currentToken(ctx context.Context) (string, error) {
 			return "", err
 		}
 		// Our clock may be wrong: let the master judge the old token.
+		c.mu.Lock()
+		c.refreshDead = true
+		c.mu.Unlock()
 		return token, nil
 	}
 	return next, nil
@@ -195,7 +201,7 @@ func (c *Client) currentToken(ctx context.Context) (string, error) {
 func (c *Client) refreshable(token string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.session != nil && c.session.RefreshToken != "" && !strings.HasPrefix(token, APITokenPrefix)
+	return c.session != nil && c.session.RefreshToken != "" && !c.refreshDead && !strings.HasPrefix(token, APITokenPrefix)
 }
 
 // refresh trades the session's refresh token for a new pair, unless another
@@ -219,7 +225,7 @@ func (c *Client) refresh(ctx context.Context, stale string) (string, error) {
 	if err := c.send(ctx, http.MethodPost, "/auth/refresh", "", body, &s); err != nil {
 		return "", err
 	}
-	c.session, c.token = &s, s.AccessToken
+	c.session, c.token, c.refreshDead = &s, s.AccessToken, false
 	if c.onRefresh != nil {
 		if err := c.onRefresh(s); err != nil {
 			return "", fmt.Errorf("save refreshed session: %w", err)

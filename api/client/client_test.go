@@ -352,6 +352,21 @@ func TestSessionRefresh(t *testing.T) {
 		}
 	})
 
+	t.Run("expired by the clock with a spent refresh token tries once", func(t *testing.T) {
+		m := &sessionMaster{access: "other", refresh: "other-refresh"}
+		srv := httptest.NewServer(m)
+		t.Cleanup(srv.Close)
+		c := client.New(srv.URL, client.WithSession(api.Session{
+			AccessToken: "access0", AccessExpiresAt: time.Now().Add(-time.Minute), RefreshToken: "refresh0",
+		}, nil))
+		if _, err := c.WhoAmI(ctx); !errors.Is(err, api.ErrUnauthorized) {
+			t.Fatalf("err = %v, want unauthorized", err)
+		}
+		if n := m.refreshes.Load(); n != 1 {
+			t.Errorf("refreshes = %d, want 1", n)
+		}
+	})
+
 	t.Run("api tokens are never refreshed", func(t *testing.T) {
 		m := &sessionMaster{access: "other", refresh: "refresh0"}
 		srv := httptest.NewServer(m)

@@ -27,7 +27,7 @@ func (c *Client) Login(ctx context.Context, email, password string) (*api.Sessio
 		return nil, err
 	}
 	c.mu.Lock()
-	c.session, c.token = &s, s.AccessToken
+	c.session, c.token, c.refreshDead = &s, s.AccessToken, false
 	c.mu.Unlock()
 	cp := s
 	return &cp, nil

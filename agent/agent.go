@@ -1,0 +1,200 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"gasper/agent/machine"
+	"gasper/agent/tunnel"
+	"gasper/internal/jointoken"
+	"gasper/proto"
+)
+
+// Version is the agent's version, set at build time with
+// -ldflags "-X gasper/agent.Version=...".
+var Version = "dev"
+
+// Defaults for Config.
+const (
+	DefaultStateDir            = "/var/lib/gasper/agent"
+	DefaultContainerdSocket    = "/run/containerd/containerd.sock"
+	DefaultContainerdNamespace = "gasper"
+)
+
+// Config configures an agent.
+type Config struct {
+	// Master is the host:port of the master's tunnel.
+	Master string
+	// JoinToken is needed only when StateDir holds no identity yet.
+	JoinToken string
+	// Roles are the roles this node takes (proto.AllRoles).
+	Roles []string
+	// Advertise is the address (IP or host name) other nodes and proxies use
+	// to reach this node; empty means the local address of the tunnel
+	// connection.
+	Advertise string
+	// StateDir holds identity.json (mode 0600) and the agent's other state.
+	StateDir string
+	// Name overrides the node's host name; default os.Hostname().
+	Name string
+	// ContainerdSocket is containerd's socket; default
+	// /run/containerd/containerd.sock.
+	ContainerdSocket string
+	// ContainerdNamespace is the containerd namespace the agent works in;
+	// default "gasper".
+	ContainerdNamespace string
+	// ContainerdTimeout bounds the first connection to containerd; default 5s.
+	ContainerdTimeout time.Duration
+	// BackoffMin and BackoffMax bound the delay between reconnects to the
+	// master (exponential with full jitter); defaults 200ms and 5s.
+	BackoffMin, BackoffMax time.Duration
+	// Handler serves the master's calls beyond ping and facts (the roles and
+	// reconciler); nil answers 404.
+	Handler http.Handler
+	// Logger receives the agent's logs; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Validate checks the configuration and fills in defaults. Its errors say
+// which setting is wrong and how to fix it.
+func (c *Config) Validate() error {
+	if c.Master == "" {
+		return errors.New("the master address is required: gasper-agent join MASTER_HOST:PORT")
+	}
+	host, port, err := net.SplitHostPort(c.Master)
+	if err != nil || host == "" || port == "" {
+		return fmt.Errorf("the master address %q must be host:port (for example 10.0.0.1:7443)", c.Master)
+	}
+	if c.JoinToken != "" {
+		if _, err := jointoken.Parse(c.JoinToken); err != nil {
+			return err
+		}
+	}
+	if len(c.Roles) == 0 {
+		return fmt.Errorf("at least one role is required: --roles with any of %s", strings.Join(proto.AllRoles, ","))
+	}
+	seen := map[string]bool{}
+	roles := c.Roles[:0:0]
+	for _, r := range c.Roles {
+		r = strings.ToLower(strings.TrimSpace(r))
+		if !slices.Contains(proto.AllRoles, r) {
+			return fmt.Errorf("unknown role %q: roles are %s", r, strings.Join(proto.AllRoles, ","))
+		}
+		if !seen[r] {
+			seen[r] = true
+			roles = append(roles, r)
+		}
+	}
+	c.Roles = roles
+	if strings.ContainsAny(c.Advertise, " /") || strings.Contains(c.Advertise, "://") {
+		return fmt.Errorf("the advertise address %q must be an IP address or host name, without scheme or port", c.Advertise)
+	}
+	if c.StateDir == "" {
+		c.StateDir = DefaultStateDir
+	}
+	if !filepath.IsAbs(c.StateDir) {
+		abs, err := filepath.Abs(c.StateDir)
+		if err != nil {
+			return fmt.Errorf("resolving the state directory: %w", err)
+		}
+		c.StateDir = abs
+	}
+	if c.Name == "" {
+		name, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("reading the host name (set --name): %w", err)
+		}
+		c.Name = name
+	}
+	if c.ContainerdSocket == "" {
+		c.ContainerdSocket = DefaultContainerdSocket
+	}
+	if c.ContainerdNamespace == "" {
+		c.ContainerdNamespace = DefaultContainerdNamespace
+	}
+	if c.ContainerdTimeout <= 0 {
+		c.ContainerdTimeout = 5 * time.Second
+	}
+	if c.BackoffMin <= 0 {
+		c.BackoffMin = 200 * time.Millisecond
+	}
+	if c.BackoffMax <= 0 {
+		c.BackoffMax = 5 * time.Second
+	}
+	if c.BackoffMax < c.BackoffMin {
+		return fmt.Errorf("the reconnect backoff maximum %v is below its minimum %v", c.BackoffMax, c.BackoffMin)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Run runs the agent until ctx ends (it then returns nil) or it cannot go on:
+// containerd unreachable at start, or the master refusing the node for good.
+// The error says which, and what to do.
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := cfg.Logger.With("component", "agent")
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return fmt.Errorf("creating the state directory: %w", err)
+	}
+
+	ctrdVersion, err := containerdVersion(ctx, cfg.ContainerdSocket, cfg.ContainerdNamespace, cfg.ContainerdTimeout)
+	if err != nil {
+		return err
+	}
+	mf, err := machine.ReadFacts(cfg.StateDir)
+	if err != nil {
+		return fmt.Errorf("reading this machine's facts: %w", err)
+	}
+	facts := proto.Facts{
+		Hostname:          cfg.Name,
+		Advertise:         cfg.Advertise,
+		Roles:             cfg.Roles,
+		CPUs:              mf.CPUs,
+		MemoryBytes:       mf.MemoryBytes,
+		DiskBytes:         mf.DiskBytes,
+		ContainerdVersion: ctrdVersion,
+		KernelVersion:     mf.KernelVersion,
+		AgentVersion:      Version,
+		OS:                mf.OS,
+		Arch:              mf.Arch,
+	}
+	log.Info("starting", "version", Version, "master", cfg.Master, "roles", cfg.Roles, "containerd", ctrdVersion, "state_dir", cfg.StateDir)
+
+	sampler := machine.NewSampler(cfg.StateDir)
+	client, err := tunnel.NewClient(tunnel.Config{
+		Master:     cfg.Master,
+		JoinToken:  cfg.JoinToken,
+		StateDir:   cfg.StateDir,
+		Facts:      func() proto.Facts { return facts },
+		Usage:      func() proto.Usage { return usage(sampler.Sample()) },
+		Handler:    cfg.Handler,
+		BackoffMin: cfg.BackoffMin,
+		BackoffMax: cfg.BackoffMax,
+		Logger:     cfg.Logger,
+		OnHeartbeat: func(rtt time.Duration, ack proto.HeartbeatAck) {
+			log.Debug("heartbeat acknowledged", "seq", ack.Seq, "rtt", rtt, "state", ack.State)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	return client.Run(ctx)
+}
+
+func usage(u machine.Usage) proto.Usage {
+	return proto.Usage{CPUPercent: u.CPUPercent, MemoryUsedBytes: u.MemoryUsedBytes, DiskUsedBytes: u.DiskUsedBytes, Load1: u.Load1}
+}

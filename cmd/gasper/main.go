@@ -1,0 +1,13 @@
+// Command gasper is the Gasper CLI: it talks to a master's REST API to log
+// in, manage users, API tokens and nodes. See docs/cli.md.
+package main
+
+import (
+	"os"
+
+	"gasper/cmd/gasper/internal/iostreams"
+)
+
+func main() {
+	os.Exit(Main(os.Args[1:], iostreams.System(), os.Getenv))
+}
