@@ -12,12 +12,15 @@ import (
 	"sync"
 	"time"
 
+	"gasper/master/apps"
 	"gasper/master/auth"
 	"gasper/master/httpapi"
 	"gasper/master/nodes"
 	"gasper/master/pki"
+	"gasper/master/secrets"
 	"gasper/master/store"
 	"gasper/master/tunnel"
+	"gasper/proto"
 )
 
 // Config configures gasper-master. cmd/gasper-master fills it from flags,
@@ -47,6 +50,9 @@ type Config struct {
 	RefreshTTL time.Duration
 	// JoinTokenTTL is the default lifetime of join tokens.
 	JoinTokenTTL time.Duration
+	// AppMemory and AppCPUs are the limits of apps that ask for none.
+	AppMemory int64
+	AppCPUs   float64
 	// Version is reported by the health endpoint.
 	Version string
 	// Logger receives the master's logs.
@@ -80,6 +86,9 @@ func (c *Config) Validate() error {
 		_, port, _ := net.SplitHostPort(c.TunnelListen)
 		host, _ := os.Hostname()
 		c.TunnelAdvertise = net.JoinHostPort(host, port)
+	}
+	if c.AppMemory < 16<<20 || c.AppCPUs <= 0 {
+		errs = append(errs, errors.New("--app-memory must be at least 16M and --app-cpus positive"))
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -127,13 +136,34 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	box, err := secrets.LoadOrCreate(filepath.Join(cfg.DataDir, "secret.key"))
+	if err != nil {
+		return err
+	}
+	sources, err := apps.NewSources(filepath.Join(cfg.DataDir, "sources"))
+	if err != nil {
+		return err
+	}
+	var appsvc *apps.Service
 	tun := tunnel.New(tunnel.Config{
-		TLS: tlsConf, Authority: reg, Handler: reg.Handler,
-		OnConnect: reg.Connected, OnDisconnect: reg.Disconnected,
+		TLS: tlsConf, Authority: reg,
+		Handler: func(nodeID string) http.Handler {
+			mux := http.NewServeMux()
+			mux.Handle("/v1/heartbeat", reg.Handler(nodeID))
+			appsvc.Register(mux, nodeID)
+			return mux
+		},
+		OnConnect: func(nodeID string, facts proto.Facts) {
+			reg.Connected(nodeID, facts)
+			appsvc.NodeConnected(nodeID, facts)
+		},
+		OnDisconnect:      reg.Disconnected,
 		HeartbeatInterval: cfg.HeartbeatInterval, Logger: log,
 	})
+	appsvc = apps.New(apps.Config{Store: st, Box: box, Sources: sources, Nodes: reg, Tunnel: tun,
+		DefaultMemory: cfg.AppMemory, DefaultCPUs: cfg.AppCPUs, Logger: log})
 	api := httpapi.New(httpapi.Config{
-		Store: st, Signer: signer, Nodes: reg, Tunnel: tun, TunnelAddr: cfg.TunnelAdvertise,
+		Store: st, Signer: signer, Nodes: reg, Apps: appsvc, Tunnel: tun, TunnelAddr: cfg.TunnelAdvertise,
 		AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, JoinTokenTTL: cfg.JoinTokenTTL,
 		Version: cfg.Version, Logger: log,
 	})
@@ -172,6 +202,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}()
 	}
 	run("node registry", func() error { return reg.Run(ctx) })
+	run("apps", func() error { return appsvc.Run(ctx) })
 	run("tunnel", func() error { return tun.Serve(ctx, tunLn) })
 	run("api", func() error {
 		if err := srv.Serve(apiLn); !errors.Is(err, http.ErrServerClosed) {

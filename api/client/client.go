@@ -237,33 +237,15 @@ func (c *Client) refresh(ctx context.Context, stale string) (string, error) {
 // send performs one HTTP exchange; path is relative to api.Prefix.
 func (c *Client) send(ctx context.Context, method, path, token string, body []byte, out any) error {
 	var rd io.Reader
+	contentType := ""
 	if body != nil {
-		rd = bytes.NewReader(body)
+		rd, contentType = bytes.NewReader(body), "application/json"
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.baseURL+api.Prefix+path, rd)
+	resp, err := c.roundTrip(ctx, method, path, token, rd, contentType, "application/json")
 	if err != nil {
-		return fmt.Errorf("build request %s %s: %w", method, path, err)
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.userAgent)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("%s %s: %w", method, path, ctx.Err())
-		}
-		return &UnreachableError{URL: c.baseURL, Err: unwrapURLError(err)}
+		return err
 	}
 	defer resp.Body.Close()
-
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return decodeError(method, path, resp)
-	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		return nil
@@ -272,6 +254,110 @@ func (c *Client) send(ctx context.Context, method, path, token string, body []by
 		return fmt.Errorf("decode answer of %s %s: %w", method, path, err)
 	}
 	return nil
+}
+
+// roundTrip sends one request with body (of contentType, unless body is nil)
+// and returns the response when it is a 2xx, for the caller to read and
+// close; any other answer becomes the error. Nothing here bounds how long
+// the body may take to read: ctx does.
+func (c *Client) roundTrip(ctx context.Context, method, path, token string, body io.Reader, contentType, accept string) (*http.Response, error) {
+	var rc io.Reader
+	length := int64(-1)
+	if body != nil {
+		// The transport closes a body that is an io.Closer; the caller's
+		// file must stay open for a retry, so it gets only a reader.
+		rc = io.NopCloser(body)
+		if s, ok := body.(io.Seeker); ok {
+			// A known length is sent as Content-Length rather than chunked,
+			// so a master (or proxy) can refuse an oversized body up front.
+			if n, err := remaining(s); err == nil {
+				length = n
+			}
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.baseURL+api.Prefix+path, rc)
+	if err != nil {
+		return nil, fmt.Errorf("build request %s %s: %w", method, path, err)
+	}
+	req.Header.Set("Accept", accept)
+	req.Header.Set("User-Agent", c.userAgent)
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
+		switch {
+		case length == 0:
+			req.Body = http.NoBody
+		case length > 0:
+			req.ContentLength = length
+		}
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%s %s: %w", method, path, ctx.Err())
+		}
+		return nil, &UnreachableError{URL: c.baseURL, Err: unwrapURLError(err)}
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		defer resp.Body.Close()
+		return nil, decodeError(method, path, resp)
+	}
+	return resp, nil
+}
+
+// remaining returns how many bytes s holds from its current offset on,
+// leaving the offset where it was.
+func remaining(s io.Seeker) (int64, error) {
+	cur, err := s.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, err
+	}
+	end, err := s.Seek(0, io.SeekEnd)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := s.Seek(cur, io.SeekStart); err != nil {
+		return 0, err
+	}
+	return end - cur, nil
+}
+
+// doStream is do for bodies and answers that are not JSON values: it sends
+// body (nil for none) as contentType and returns the 2xx response for the
+// caller to read and close. A 401 with a session is refreshed and retried
+// once only when body can be rewound (nil, or an io.Seeker), since a
+// consumed stream cannot be sent again.
+func (c *Client) doStream(ctx context.Context, method, path string, body io.Reader, contentType, accept string) (*http.Response, error) {
+	start := int64(-1)
+	if s, ok := body.(io.Seeker); ok {
+		if off, err := s.Seek(0, io.SeekCurrent); err == nil {
+			start = off
+		}
+	}
+	token, err := c.currentToken(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.roundTrip(ctx, method, path, token, body, contentType, accept)
+	if !errors.Is(err, api.ErrUnauthorized) || !c.refreshable(token) || (body != nil && start < 0) {
+		return resp, err
+	}
+	next, rerr := c.refresh(ctx, token)
+	if rerr != nil {
+		var ue *UnreachableError
+		if errors.As(rerr, &ue) {
+			return nil, rerr
+		}
+		return nil, err
+	}
+	if body != nil {
+		if _, serr := body.(io.Seeker).Seek(start, io.SeekStart); serr != nil {
+			return nil, err
+		}
+	}
+	return c.roundTrip(ctx, method, path, next, body, contentType, accept)
 }
 
 // unwrapURLError drops the *url.Error layer, whose message repeats the whole
@@ -303,4 +389,9 @@ func decodeError(method, path string, resp *http.Response) error {
 		msg += ": " + snippet
 	}
 	return &api.Error{Code: api.CodeForStatus(resp.StatusCode), Message: msg}
+}
+
+// decodeJSON decodes a response body into out.
+func decodeJSON(resp *http.Response, out any) error {
+	return json.NewDecoder(resp.Body).Decode(out)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"gasper/api"
 	"gasper/internal/config"
 	"gasper/master"
 )
@@ -21,7 +22,7 @@ var version = "dev"
 
 func run(args []string) int {
 	var cfg master.Config
-	var configFile, logFormat, logLevel string
+	var configFile, logFormat, logLevel, appMemory string
 	cmd := &cobra.Command{
 		Use:   "gasper-master",
 		Short: "Run the Gasper master: REST API, agent tunnel, node registry, state",
@@ -46,6 +47,9 @@ GASPER_ADMIN_PASSWORD, or a generated one written to DATA_DIR/admin-password.`,
 				return err
 			}
 			cfg.Logger = log
+			if cfg.AppMemory, err = api.ParseSize(appMemory); err != nil {
+				return fmt.Errorf("--app-memory: %w", err)
+			}
 			cfg.Version = version
 			cfg.AdminPassword = os.Getenv("GASPER_ADMIN_PASSWORD")
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -65,6 +69,8 @@ GASPER_ADMIN_PASSWORD, or a generated one written to DATA_DIR/admin-password.`,
 	f.DurationVar(&cfg.AccessTTL, "access-ttl", 15*time.Minute, "lifetime of access tokens")
 	f.DurationVar(&cfg.RefreshTTL, "refresh-ttl", 30*24*time.Hour, "lifetime of login sessions")
 	f.DurationVar(&cfg.JoinTokenTTL, "join-token-ttl", 24*time.Hour, "default lifetime of join tokens")
+	f.StringVar(&appMemory, "app-memory", "256M", "memory limit of apps that ask for none")
+	f.Float64Var(&cfg.AppCPUs, "app-cpus", 0.5, "CPU quota (cores) of apps that ask for none")
 	f.StringVar(&logFormat, "log-format", "", "text or json (default: text on a terminal, json otherwise)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.SetArgs(args)

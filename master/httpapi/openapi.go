@@ -32,18 +32,26 @@ func (s *Server) Document() map[string]any {
 		if params != nil {
 			op["parameters"] = params
 		}
+		if rt.RawBody != "" {
+			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
+				rt.RawBody: map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}},
+			}}
+		}
 		if rt.Request != nil {
 			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
 				"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(rt.Request))},
 			}}
 		}
 		ok := map[string]any{"description": http.StatusText(rt.Status)}
+		if rt.Stream != nil {
+			ok["content"] = map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string"}}}
+		}
 		if rt.Response != nil {
 			ok["content"] = map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(rt.Response))}}
 		}
 		responses := map[string]any{strconv.Itoa(rt.Status): ok}
 		errStatus := []int{http.StatusInternalServerError}
-		if rt.Request != nil || len(rt.Query) > 0 || strings.Contains(rt.Path, "{") || rt.Method == "POST" {
+		if rt.Request != nil || rt.RawBody != "" || len(rt.Query) > 0 || strings.Contains(rt.Path, "{") || rt.Method == "POST" {
 			errStatus = append(errStatus, http.StatusBadRequest)
 		}
 		if rt.Access != public || rt.Path == "/auth/login" || rt.Path == "/auth/refresh" {
@@ -52,8 +60,14 @@ func (s *Server) Document() map[string]any {
 		if rt.Access == admin || strings.Contains(rt.Path, "{") {
 			errStatus = append(errStatus, http.StatusForbidden, http.StatusNotFound)
 		}
-		if rt.Method != "GET" && rt.Access != public {
+		if rt.Method != "GET" && rt.Access != public || strings.HasPrefix(rt.Path, "/apps/") {
 			errStatus = append(errStatus, http.StatusConflict)
+		}
+		if strings.HasPrefix(rt.Path, "/apps") {
+			errStatus = append(errStatus, http.StatusServiceUnavailable)
+		}
+		if rt.RawBody != "" {
+			errStatus = append(errStatus, http.StatusRequestEntityTooLarge)
 		}
 		for _, st := range errStatus {
 			responses[strconv.Itoa(st)] = map[string]any{"description": http.StatusText(st),

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"gasper/api"
+	"gasper/master/apps"
 	"gasper/master/auth"
 	"gasper/master/nodes"
 	"gasper/master/store"
@@ -32,6 +33,8 @@ type Config struct {
 	Signer *auth.Signer
 	// Nodes is the node registry.
 	Nodes *nodes.Registry
+	// Apps is the application service.
+	Apps *apps.Service
 	// Tunnel closes removed nodes' tunnels; nil is allowed in tests.
 	Tunnel Tunnel
 	// TunnelAddr is the address agents dial, shown with new join tokens.
@@ -101,6 +104,12 @@ type route struct {
 	// Query lists the query parameters, for the document.
 	Query  []string
 	Handle func(*http.Request, *caller) (any, error)
+	// Stream, instead of Handle, writes a text/plain body as it goes.
+	Stream func(http.ResponseWriter, *http.Request, *caller) error
+	// RawBody names the content type of a non-JSON request body (read by
+	// the handler itself), and MaxBody bounds it (default maxBody).
+	RawBody string
+	MaxBody int64
 }
 
 // caller is who is making a request.
@@ -121,7 +130,11 @@ func (c *caller) actor() string {
 func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		limit := int64(maxBody)
+		if rt.MaxBody > 0 {
+			limit = rt.MaxBody
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		var c *caller
 		var err error
 		if rt.Access != public {
@@ -129,6 +142,19 @@ func (s *Server) wrap(rt route) http.Handler {
 			if err == nil && rt.Access == admin && !c.User.Admin {
 				err = api.Errorf(api.CodeForbidden, "%s %s needs admin rights", rt.Method, api.Prefix+rt.Path)
 			}
+		}
+		if err == nil && rt.Stream != nil {
+			sw := &streamWriter{ResponseWriter: w}
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			w.Header().Set("Cache-Control", "no-store")
+			err = rt.Stream(sw, r, c)
+			if err != nil && !sw.wrote {
+				writeError(w, s.log, err)
+			} else if err != nil {
+				s.log.Warn("stream ended with an error", "path", r.URL.Path, "err", err)
+			}
+			return
 		}
 		var resp any
 		if err == nil {
@@ -145,6 +171,25 @@ func (s *Server) wrap(rt route) http.Handler {
 		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", status,
 			"duration", time.Since(start), "user", c.actor())
 	})
+}
+
+// streamWriter notes whether a streaming handler has written anything, so
+// an error before the first byte can still be a proper error response.
+type streamWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *streamWriter) Write(p []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *streamWriter) Flush() {
+	w.wrote = true
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -82,6 +82,9 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
+		if isForeignKey(err) {
+			return api.Errorf(api.CodeConflict, "user %s still owns apps: delete them first", id)
+		}
 		if err != nil {
 			return err
 		}

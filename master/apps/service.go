@@ -1,0 +1,745 @@
+package apps
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"gasper/api"
+	"gasper/master/secrets"
+	"gasper/master/store"
+	"gasper/proto"
+)
+
+// Nodes is what the service needs of the node registry.
+type Nodes interface {
+	Nodes(ctx context.Context) ([]api.Node, error)
+}
+
+// Tunnel is what the service needs of the tunnel: an HTTP client to a node.
+type Tunnel interface {
+	Client(nodeID string) (*http.Client, bool)
+}
+
+// Config configures the service.
+type Config struct {
+	Store   *store.Store
+	Box     *secrets.Box
+	Sources *Sources
+	Nodes   Nodes
+	Tunnel  Tunnel
+	// DefaultMemory and DefaultCPUs apply to apps that ask for none.
+	DefaultMemory int64
+	DefaultCPUs   float64
+	// BuildTimeout bounds one build, fetch and image build included.
+	BuildTimeout time.Duration
+	// ResyncEvery is how often every node's desired set is pushed again,
+	// in case a push was lost.
+	ResyncEvery time.Duration
+	Logger      *slog.Logger
+}
+
+// Service runs apps. Create it with New and start it with Run.
+type Service struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex
+	ctx     context.Context // lives as long as Run
+	builds  map[string]*buildLog
+	reports map[string]proto.StatusReport // by node id
+	syncs   map[string]chan struct{}
+}
+
+// New returns a Service.
+func New(cfg Config) *Service {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.BuildTimeout == 0 {
+		cfg.BuildTimeout = 20 * time.Minute
+	}
+	if cfg.ResyncEvery == 0 {
+		cfg.ResyncEvery = 30 * time.Second
+	}
+	return &Service{cfg: cfg, log: cfg.Logger.With("component", "apps"), ctx: context.Background(),
+		builds: map[string]*buildLog{}, reports: map[string]proto.StatusReport{}, syncs: map[string]chan struct{}{}}
+}
+
+// Run pushes every node's desired set periodically until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	s.mu.Lock()
+	s.ctx = ctx
+	s.mu.Unlock()
+	t := time.NewTicker(s.cfg.ResyncEvery)
+	defer t.Stop()
+	for {
+		s.kickAll(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Service) kickAll(ctx context.Context) {
+	ns, err := s.cfg.Nodes.Nodes(ctx)
+	if err != nil {
+		return
+	}
+	for _, n := range ns {
+		if n.Connected {
+			s.kick(n.ID)
+		}
+	}
+}
+
+// NodeConnected pushes the node's desired set as soon as its tunnel is up.
+func (s *Service) NodeConnected(nodeID string, _ proto.Facts) { s.kick(nodeID) }
+
+// --- access ---
+
+// app returns the app if who may see it; to anyone else it does not exist.
+func (s *Service) app(ctx context.Context, who store.User, name string) (store.App, error) {
+	if err := api.ValidName("app", name); err != nil {
+		return store.App{}, err
+	}
+	a, err := s.cfg.Store.App(ctx, name)
+	if err == nil && a.OwnerID != who.ID && !who.Admin {
+		err = api.Errorf(api.CodeNotFound, "app %s not found", name)
+	}
+	return a, err
+}
+
+// --- reads ---
+
+// List returns who's apps (admins: all).
+func (s *Service) List(ctx context.Context, who store.User) ([]api.App, error) {
+	owner := who.ID
+	if who.Admin {
+		owner = ""
+	}
+	as, err := s.cfg.Store.Apps(ctx, owner)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.App, 0, len(as))
+	for _, a := range as {
+		v, err := s.view(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// Get returns one app.
+func (s *Service) Get(ctx context.Context, who store.User, name string) (api.App, error) {
+	a, err := s.app(ctx, who, name)
+	if err != nil {
+		return api.App{}, err
+	}
+	return s.view(ctx, a)
+}
+
+// Env returns an app's environment.
+func (s *Service) Env(ctx context.Context, who store.User, name string) (map[string]string, error) {
+	a, err := s.app(ctx, who, name)
+	if err != nil {
+		return nil, err
+	}
+	return s.openEnv(a.EnvSealed)
+}
+
+// Releases lists an app's releases, newest first.
+func (s *Service) Releases(ctx context.Context, who store.User, name string) ([]api.Release, error) {
+	a, err := s.app(ctx, who, name)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := s.cfg.Store.Releases(ctx, a.Name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Release, 0, len(rs))
+	for _, r := range rs {
+		r.Current = r.Number == a.Release
+		out = append(out, r.Release)
+	}
+	return out, nil
+}
+
+// Release returns one release.
+func (s *Service) Release(ctx context.Context, who store.User, name string, n int) (api.Release, error) {
+	a, err := s.app(ctx, who, name)
+	if err != nil {
+		return api.Release{}, err
+	}
+	r, err := s.cfg.Store.Release(ctx, a.Name, n)
+	r.Current = r.Number == a.Release
+	return r.Release, err
+}
+
+// view assembles an app's API view with its live instances and status.
+func (s *Service) view(ctx context.Context, a store.App) (api.App, error) {
+	owner, err := s.cfg.Store.User(ctx, a.OwnerID)
+	if err != nil {
+		return api.App{}, err
+	}
+	env, err := s.openEnv(a.EnvSealed)
+	if err != nil {
+		return api.App{}, err
+	}
+	v := api.App{Name: a.Name, Owner: owner.Email, Config: a.Config, Release: a.Release,
+		EnvNames: slices.Sorted(maps.Keys(env)), Instances: []api.Instance{}, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+	if a.GitURL != "" {
+		v.Git = &api.GitSource{URL: a.GitURL, Branch: a.GitBranch, HasToken: len(a.GitToken) > 0}
+	}
+	nodes, err := s.cfg.Nodes.Nodes(ctx)
+	if err != nil {
+		return api.App{}, err
+	}
+	byID := map[string]api.Node{}
+	for _, n := range nodes {
+		byID[n.ID] = n
+	}
+	s.mu.Lock()
+	for nodeID, rep := range s.reports {
+		for _, in := range rep.Instances {
+			if in.App != a.Name {
+				continue
+			}
+			started := in.StartedAt
+			v.Instances = append(v.Instances, api.Instance{ID: in.ID, Node: nodeID, NodeName: byID[nodeID].Hostname,
+				Address: in.Address, Release: in.Release, State: in.State, Restarts: in.Restarts, ExitCode: in.ExitCode,
+				OOMKilled: in.OOMKilled, StartedAt: &started, LastLog: in.LastLog})
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(v.Instances, func(i, j int) bool { return v.Instances[i].ID < v.Instances[j].ID })
+	var latest *store.Release
+	if rs, err := s.cfg.Store.Releases(ctx, a.Name); err == nil && len(rs) > 0 {
+		latest = &rs[0]
+	}
+	v.Status, v.StatusReason = status(a, latest, v.Instances, byID[a.NodeID])
+	for _, in := range v.Instances {
+		if in.Release == a.Release && in.State == proto.InstanceHealthy {
+			v.Address = in.Address
+			break
+		}
+	}
+	return v, nil
+}
+
+// status derives an app's status from its releases and instances.
+func status(a store.App, latest *store.Release, insts []api.Instance, node api.Node) (string, string) {
+	building := latest != nil && latest.Status == api.ReleaseBuilding
+	if a.Release == 0 {
+		switch {
+		case building:
+			return api.AppBuilding, fmt.Sprintf("release %d is building", latest.Number)
+		case latest != nil && latest.Status == api.ReleaseFailed:
+			return api.AppFailed, fmt.Sprintf("release %d failed: %s", latest.Number, latest.Error)
+		}
+		return api.AppCreated, "no release yet: deploy with gasper app deploy " + a.Name + " --from DIR"
+	}
+	var healthy, crash, oom, starting int
+	var last api.Instance
+	for _, in := range insts {
+		if in.Release != a.Release {
+			continue
+		}
+		last = in
+		switch in.State {
+		case proto.InstanceHealthy:
+			healthy++
+		case proto.InstanceCrashLoop:
+			crash++
+		case proto.InstanceOOM:
+			oom++
+		default:
+			starting++
+		}
+	}
+	reason := ""
+	if building {
+		reason = fmt.Sprintf("release %d is building", latest.Number)
+	} else if latest != nil && latest.Status == api.ReleaseFailed && latest.Number > a.Release {
+		reason = fmt.Sprintf("release %d failed (%s); release %d keeps serving", latest.Number, latest.Error, a.Release)
+	}
+	switch {
+	case healthy > 0 && crash+oom+starting == 0:
+		return api.AppRunning, reason
+	case oom > 0:
+		return api.AppOOM, fmt.Sprintf("killed for exceeding its memory limit (%d MiB)", a.Config.MemoryBytes>>20)
+	case crash > 0:
+		return api.AppCrashLoop, fmt.Sprintf("the process keeps exiting (last exit code %d); restarting with backoff", last.ExitCode)
+	case healthy > 0:
+		return api.AppDeploying, "some instances are not healthy yet"
+	case node.ID == "":
+		return api.AppPending, "no node runs it"
+	case node.State != api.NodeReady:
+		return api.AppPending, fmt.Sprintf("its node %s is %s", node.Hostname, node.State)
+	}
+	return api.AppDeploying, fmt.Sprintf("release %d is starting", a.Release)
+}
+
+// --- changes ---
+
+// Create adds an app. A git app's first release starts building at once.
+func (s *Service) Create(ctx context.Context, who store.User, req api.CreateAppRequest) (api.App, error) {
+	if err := api.ValidName("app", req.Name); err != nil {
+		return api.App{}, err
+	}
+	cfg, err := s.checkConfig(req.AppConfig)
+	if err != nil {
+		return api.App{}, err
+	}
+	env := req.Env
+	if env == nil {
+		env = map[string]string{}
+	}
+	if err := checkEnv(env); err != nil {
+		return api.App{}, err
+	}
+	a := store.App{Name: req.Name, OwnerID: who.ID, Config: cfg}
+	if a.EnvSealed, err = s.sealEnv(env); err != nil {
+		return api.App{}, err
+	}
+	if req.Git != nil {
+		if err := validGitURL(req.Git.URL); err != nil {
+			return api.App{}, err
+		}
+		if req.Git.Branch != "" && (strings.HasPrefix(req.Git.Branch, "-") || strings.ContainsAny(req.Git.Branch, " \n\t:~^?*[\\")) {
+			return api.App{}, api.Errorf(api.CodeBadRequest, "git branch %q is not a valid branch name", req.Git.Branch)
+		}
+		a.GitURL, a.GitBranch = req.Git.URL, req.Git.Branch
+		if req.Git.Token != "" {
+			a.GitToken = s.cfg.Box.Seal([]byte(req.Git.Token))
+		}
+	}
+	if err := s.cfg.Store.CreateApp(ctx, a); err != nil {
+		return api.App{}, err
+	}
+	s.audit(ctx, who, "app.create", a.Name, "")
+	if a.GitURL != "" {
+		if _, err := s.deploy(ctx, a, "", "git"); err != nil {
+			return api.App{}, err
+		}
+	}
+	return s.Get(ctx, who, a.Name)
+}
+
+func (s *Service) checkConfig(c api.AppConfig) (api.AppConfig, error) {
+	if c.Runtime != "" && !slices.Contains(api.Runtimes, c.Runtime) {
+		return c, api.Errorf(api.CodeBadRequest, "runtime %q is not known: use one of %s, or leave it out to detect it", c.Runtime, strings.Join(api.Runtimes, ", "))
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		return c, api.Errorf(api.CodeBadRequest, "port %d is out of range 1-65535", c.Port)
+	}
+	if c.MemoryBytes == 0 {
+		c.MemoryBytes = s.cfg.DefaultMemory
+	}
+	if c.MemoryBytes < 16<<20 || c.MemoryBytes > 1<<40 {
+		return c, api.Errorf(api.CodeBadRequest, "memory %d bytes is out of range: use 16M to 1T", c.MemoryBytes)
+	}
+	if c.CPUs == 0 {
+		c.CPUs = s.cfg.DefaultCPUs
+	}
+	if c.CPUs < 0.01 || c.CPUs > 256 {
+		return c, api.Errorf(api.CodeBadRequest, "cpu %g is out of range: use 0.01 to 256", c.CPUs)
+	}
+	if len(c.BuildCmd) > 4096 || len(c.StartCmd) > 4096 {
+		return c, api.Errorf(api.CodeBadRequest, "build and start commands must be at most 4096 bytes")
+	}
+	if c.Health == nil {
+		c.Health = &api.HealthCheck{Type: "http", Path: "/"}
+	}
+	switch c.Health.Type {
+	case "", "http":
+		c.Health.Type = "http"
+		if c.Health.Path == "" {
+			c.Health.Path = "/"
+		}
+		if !strings.HasPrefix(c.Health.Path, "/") || strings.ContainsAny(c.Health.Path, " \n\r") {
+			return c, api.Errorf(api.CodeBadRequest, "health path %q must start with /", c.Health.Path)
+		}
+	case "tcp":
+		c.Health.Path = ""
+	default:
+		return c, api.Errorf(api.CodeBadRequest, "health check type %q: use http or tcp", c.Health.Type)
+	}
+	return c, nil
+}
+
+func checkEnv(env map[string]string) error {
+	for k, v := range env {
+		if err := api.ValidEnvName(k); err != nil {
+			return err
+		}
+		if k == "PORT" {
+			return api.Errorf(api.CodeBadRequest, "PORT is set by Gasper to the app's port: change the port with --port")
+		}
+		if strings.ContainsRune(v, 0) || len(v) > 32<<10 {
+			return api.Errorf(api.CodeBadRequest, "value of %s must be text of at most 32 KiB", k)
+		}
+	}
+	return nil
+}
+
+// UploadSource stores a source archive and deploys it as a new release.
+func (s *Service) UploadSource(ctx context.Context, who store.User, name string, r io.Reader) (api.Release, error) {
+	a, err := s.app(ctx, who, name)
+	if err != nil {
+		return api.Release{}, err
+	}
+	hash, err := s.cfg.Sources.Put(r)
+	if err != nil {
+		return api.Release{}, err
+	}
+	s.audit(ctx, who, "app.deploy", a.Name, "source "+hash[:12])
+	return s.deploy(ctx, a, hash, "deploy")
+}
+
+// Rebuild builds the current source again (git apps fetch their branch).
+func (s *Service) Rebuild(ctx context.Context, who store.User, name string) (api.Release, error) {
+	a, err := s.app(ctx, who, name)
+	if err != nil {
+		return api.Release{}, err
+	}
+	source := ""
+	if a.GitURL == "" {
+		rs, err := s.cfg.Store.Releases(ctx, a.Name)
+		if err != nil {
+			return api.Release{}, err
+		}
+		for _, r := range rs { // the current release's source, else the newest with one
+			if r.Source != "" && (r.Number == a.Release || source == "") {
+				source = r.Source
+			}
+		}
+		if source == "" {
+			return api.Release{}, api.Errorf(api.CodeConflict, "app %s has no source yet: deploy with gasper app deploy %s --from DIR", a.Name, a.Name)
+		}
+	}
+	s.audit(ctx, who, "app.rebuild", a.Name, "")
+	return s.deploy(ctx, a, source, "rebuild")
+}
+
+// deploy creates a building release and starts its build in the background.
+// An empty source means fetching the app's git branch first.
+func (s *Service) deploy(ctx context.Context, a store.App, source, cause string) (api.Release, error) {
+	r, err := s.cfg.Store.CreateRelease(ctx, store.Release{Release: api.Release{App: a.Name, Status: api.ReleaseBuilding,
+		Cause: cause, Source: source, Runtime: a.Config.Runtime}, EnvSealed: a.EnvSealed})
+	if err != nil {
+		return api.Release{}, err
+	}
+	bl := s.startLog(a.Name, r.Number)
+	go s.build(a.Name, r, bl)
+	return r.Release, nil
+}
+
+// Rollback makes a new release from an earlier ready one, without a build.
+func (s *Service) Rollback(ctx context.Context, who store.User, name string, to int) (api.Release, error) {
+	a, err := s.app(ctx, who, name)
+	if err != nil {
+		return api.Release{}, err
+	}
+	if a.Release == 0 {
+		return api.Release{}, api.Errorf(api.CodeConflict, "app %s has no release to roll back from", a.Name)
+	}
+	if to == 0 {
+		rs, err := s.cfg.Store.Releases(ctx, a.Name)
+		if err != nil {
+			return api.Release{}, err
+		}
+		for _, r := range rs {
+			if r.Number < a.Release && r.Status == api.ReleaseReady {
+				to = r.Number
+				break
+			}
+		}
+		if to == 0 {
+			return api.Release{}, api.Errorf(api.CodeConflict, "app %s has no earlier ready release", a.Name)
+		}
+	}
+	old, err := s.cfg.Store.Release(ctx, a.Name, to)
+	if err != nil {
+		return api.Release{}, err
+	}
+	if old.Status != api.ReleaseReady {
+		return api.Release{}, api.Errorf(api.CodeConflict, "release %d of %s is %s: only a ready release can be rolled back to", to, a.Name, old.Status)
+	}
+	r, err := s.copyRelease(ctx, a, old, fmt.Sprintf("rollback to %d", to), old.EnvSealed)
+	if err != nil {
+		return api.Release{}, err
+	}
+	s.audit(ctx, who, "app.rollback", a.Name, fmt.Sprintf("to %d as %d", to, r.Number))
+	return r, nil
+}
+
+// copyRelease makes a ready release from another's image with the given env,
+// makes it current and rolls it out.
+func (s *Service) copyRelease(ctx context.Context, a store.App, from store.Release, cause string, env []byte) (api.Release, error) {
+	now := time.Now()
+	r, err := s.cfg.Store.CreateRelease(ctx, store.Release{Release: api.Release{App: a.Name, Status: api.ReleaseReady,
+		Cause: cause, Source: from.Source, Runtime: from.Runtime, Image: from.Image, BuildNode: from.BuildNode, BuiltAt: &now},
+		StartCmd: from.StartCmd, Port: from.Port, EnvSealed: env})
+	if err != nil {
+		return api.Release{}, err
+	}
+	if _, err := s.cfg.Store.UpdateApp(ctx, a.Name, func(x *store.App) error { x.Release = r.Number; return nil }); err != nil {
+		return api.Release{}, err
+	}
+	s.kick(a.NodeID)
+	r.Current = true
+	return r.Release, nil
+}
+
+// SetEnv changes an app's environment and rolls out a release with it.
+func (s *Service) SetEnv(ctx context.Context, who store.User, name string, req api.EnvRequest) (api.Release, error) {
+	a, err := s.app(ctx, who, name)
+	if err != nil {
+		return api.Release{}, err
+	}
+	if err := checkEnv(req.Set); err != nil {
+		return api.Release{}, err
+	}
+	env, err := s.openEnv(a.EnvSealed)
+	if err != nil {
+		return api.Release{}, err
+	}
+	for k, v := range req.Set {
+		env[k] = v
+	}
+	for _, k := range req.Unset {
+		if err := api.ValidEnvName(k); err != nil {
+			return api.Release{}, err
+		}
+		delete(env, k)
+	}
+	sealed, err := s.sealEnv(env)
+	if err != nil {
+		return api.Release{}, err
+	}
+	a, err = s.cfg.Store.UpdateApp(ctx, a.Name, func(x *store.App) error { x.EnvSealed = sealed; return nil })
+	if err != nil {
+		return api.Release{}, err
+	}
+	var names []string
+	for k := range req.Set {
+		names = append(names, "+"+k)
+	}
+	for _, k := range req.Unset {
+		names = append(names, "-"+k)
+	}
+	sort.Strings(names)
+	s.audit(ctx, who, "app.env", a.Name, strings.Join(names, " ")) // names only: values may be secrets
+	if a.Release == 0 {
+		return api.Release{App: a.Name, Status: api.ReleaseReady, Cause: "env (no release yet)"}, nil
+	}
+	cur, err := s.cfg.Store.Release(ctx, a.Name, a.Release)
+	if err != nil {
+		return api.Release{}, err
+	}
+	return s.copyRelease(ctx, a, cur, "env "+strings.Join(names, " "), sealed)
+}
+
+// Update changes an app's config: build settings trigger a rebuild, the
+// rest rolls out the current image again.
+func (s *Service) Update(ctx context.Context, who store.User, name string, req api.UpdateAppRequest) (api.Release, error) {
+	a, err := s.app(ctx, who, name)
+	if err != nil {
+		return api.Release{}, err
+	}
+	next := a.Config
+	c := req.AppConfig
+	rebuild := false
+	if c.Runtime != "" && c.Runtime != next.Runtime {
+		next.Runtime, rebuild = c.Runtime, true
+	}
+	if c.BuildCmd != "" && c.BuildCmd != next.BuildCmd {
+		next.BuildCmd, rebuild = c.BuildCmd, true
+	}
+	if c.StartCmd != "" {
+		next.StartCmd = c.StartCmd
+	}
+	if c.Port != 0 {
+		next.Port = c.Port
+	}
+	if c.MemoryBytes != 0 {
+		next.MemoryBytes = c.MemoryBytes
+	}
+	if c.CPUs != 0 {
+		next.CPUs = c.CPUs
+	}
+	if c.Health != nil {
+		next.Health = c.Health
+	}
+	if next, err = s.checkConfig(next); err != nil {
+		return api.Release{}, err
+	}
+	if a, err = s.cfg.Store.UpdateApp(ctx, a.Name, func(x *store.App) error { x.Config = next; return nil }); err != nil {
+		return api.Release{}, err
+	}
+	s.audit(ctx, who, "app.update", a.Name, "")
+	if rebuild || a.Release == 0 {
+		return s.Rebuild(ctx, who, name)
+	}
+	cur, err := s.cfg.Store.Release(ctx, a.Name, a.Release)
+	if err != nil {
+		return api.Release{}, err
+	}
+	if next.StartCmd != "" {
+		cur.StartCmd = next.StartCmd
+	}
+	if next.Port != 0 {
+		cur.Port = next.Port
+	}
+	return s.copyRelease(ctx, a, cur, "config", cur.EnvSealed)
+}
+
+// Restart replaces the app's instances with fresh ones.
+func (s *Service) Restart(ctx context.Context, who store.User, name string) error {
+	a, err := s.app(ctx, who, name)
+	if err != nil {
+		return err
+	}
+	if a.Release == 0 {
+		return api.Errorf(api.CodeConflict, "app %s has no release to restart", a.Name)
+	}
+	if _, err := s.cfg.Store.UpdateApp(ctx, a.Name, func(x *store.App) error { x.Generation++; return nil }); err != nil {
+		return err
+	}
+	s.audit(ctx, who, "app.restart", a.Name, "")
+	s.kick(a.NodeID)
+	return nil
+}
+
+// Delete removes an app: its node is told to remove its containers and
+// images, and its unused source archives are deleted.
+func (s *Service) Delete(ctx context.Context, who store.User, name string) error {
+	a, err := s.app(ctx, who, name)
+	if err != nil {
+		return err
+	}
+	rs, err := s.cfg.Store.Releases(ctx, a.Name)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Store.DeleteApp(ctx, a.Name); err != nil {
+		return err
+	}
+	for _, r := range rs {
+		if inUse, err := s.cfg.Store.SourceInUse(ctx, r.Source); err == nil && !inUse && r.Source != "" {
+			s.cfg.Sources.Remove(r.Source)
+		}
+	}
+	s.audit(ctx, who, "app.delete", a.Name, "")
+	s.kickAll(ctx)
+	return nil
+}
+
+// Logs streams an app's logs from its node to w.
+func (s *Service) Logs(ctx context.Context, who store.User, name string, follow bool, tail int, w io.Writer) error {
+	a, err := s.app(ctx, who, name)
+	if err != nil {
+		return err
+	}
+	if a.NodeID == "" {
+		return api.Errorf(api.CodeConflict, "app %s has not run anywhere yet, so it has no logs", a.Name)
+	}
+	hc, ok := s.cfg.Tunnel.Client(a.NodeID)
+	if !ok {
+		return api.Errorf(api.CodeUnavailable, "the node of app %s is not connected", a.Name)
+	}
+	q := url.Values{"tail": {strconv.Itoa(tail)}}
+	if follow {
+		q.Set("follow", "1")
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://agent"+strings.Replace(proto.PathAppLogs, "{app}", a.Name, 1)+"?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return api.Errorf(api.CodeUnavailable, "read logs from the node: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return api.Errorf(api.CodeUnavailable, "the node answered %s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	_, err = copyFlush(w, resp.Body)
+	return err
+}
+
+// Report takes a node's status report.
+func (s *Service) Report(nodeID string, rep proto.StatusReport) {
+	s.mu.Lock()
+	s.reports[nodeID] = rep
+	s.mu.Unlock()
+}
+
+func (s *Service) audit(ctx context.Context, who store.User, action, target, detail string) {
+	if err := s.cfg.Store.Audit(ctx, who.Email, action, target, detail); err != nil {
+		s.log.Error("write audit event", "action", action, "err", err)
+	}
+}
+
+func (s *Service) sealEnv(env map[string]string) ([]byte, error) {
+	b, err := json.Marshal(env)
+	if err != nil {
+		return nil, err
+	}
+	return s.cfg.Box.Seal(b), nil
+}
+
+func (s *Service) openEnv(sealed []byte) (map[string]string, error) {
+	env := map[string]string{}
+	b, err := s.cfg.Box.Open(sealed)
+	if err != nil || len(b) == 0 {
+		return env, err
+	}
+	return env, json.Unmarshal(b, &env)
+}
+
+// copyFlush copies and flushes after every read, for streaming responses.
+func copyFlush(w io.Writer, r io.Reader) (int64, error) {
+	f, _ := w.(http.Flusher)
+	buf := make([]byte, 32<<10)
+	var n int64
+	for {
+		m, err := r.Read(buf)
+		if m > 0 {
+			if _, werr := w.Write(buf[:m]); werr != nil {
+				return n, werr
+			}
+			n += int64(m)
+			if f != nil {
+				f.Flush()
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
