@@ -13,8 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"gasper/agent/apps"
 	"gasper/agent/machine"
 	"gasper/agent/tunnel"
+	"gasper/internal/container"
+	"gasper/internal/image"
 	"gasper/internal/jointoken"
 	"gasper/proto"
 )
@@ -57,8 +60,16 @@ type Config struct {
 	// BackoffMin and BackoffMax bound the delay between reconnects to the
 	// master (exponential with full jitter); defaults 200ms and 5s.
 	BackoffMin, BackoffMax time.Duration
-	// Handler serves the master's calls beyond ping and facts (the roles and
-	// reconciler); nil answers 404.
+	// Bridge and Subnet are this node's container network (CNI bridge name,
+	// at most 15 characters, and its CIDR); each node on one machine needs
+	// its own. Defaults "gasper0" and 10.89.0.0/24.
+	Bridge string
+	Subnet string
+	// ImageCacheDir holds built images, shared by the agents of a machine;
+	// default /var/lib/gasper/images.
+	ImageCacheDir string
+	// Handler serves the master's calls beyond ping, facts and the roles'
+	// own routes; nil answers 404.
 	Handler http.Handler
 	// Logger receives the agent's logs; default slog.Default().
 	Logger *slog.Logger
@@ -121,6 +132,21 @@ func (c *Config) Validate() error {
 	if c.ContainerdNamespace == "" {
 		c.ContainerdNamespace = DefaultContainerdNamespace
 	}
+	if c.Bridge == "" {
+		c.Bridge = "gasper0"
+	}
+	if len(c.Bridge) > 15 {
+		return fmt.Errorf("the bridge name %q is longer than 15 characters", c.Bridge)
+	}
+	if c.Subnet == "" {
+		c.Subnet = "10.89.0.0/24"
+	}
+	if _, _, err := net.ParseCIDR(c.Subnet); err != nil {
+		return fmt.Errorf("the subnet %q is not a CIDR like 10.89.0.0/24", c.Subnet)
+	}
+	if c.ImageCacheDir == "" {
+		c.ImageCacheDir = image.DefaultCacheDir
+	}
 	if c.ContainerdTimeout <= 0 {
 		c.ContainerdTimeout = 5 * time.Second
 	}
@@ -132,6 +158,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BackoffMax < c.BackoffMin {
 		return fmt.Errorf("the reconnect backoff maximum %v is below its minimum %v", c.BackoffMax, c.BackoffMin)
+	}
+	if slices.Contains(c.Roles, proto.RoleApp) && net.ParseIP(c.Advertise) == nil {
+		return fmt.Errorf("the app role publishes ports on the advertise address: --advertise must be this node's IP address, not %q", c.Advertise)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -175,13 +204,27 @@ func Run(ctx context.Context, cfg Config) error {
 	log.Info("starting", "version", Version, "master", cfg.Master, "roles", cfg.Roles, "containerd", ctrdVersion, "state_dir", cfg.StateDir)
 
 	sampler := machine.NewSampler(cfg.StateDir)
-	client, err := tunnel.NewClient(tunnel.Config{
+	var client *tunnel.Client
+	mux := http.NewServeMux()
+	if cfg.Handler != nil {
+		mux.Handle("/", cfg.Handler)
+	}
+	if slices.Contains(cfg.Roles, proto.RoleApp) {
+		mgr, closeApps, err := startApps(ctx, cfg, func() *http.Client { return client.HTTPClient() })
+		if err != nil {
+			return err
+		}
+		defer closeApps()
+		mgr.Register(mux)
+		go mgr.Run(ctx)
+	}
+	client, err = tunnel.NewClient(tunnel.Config{
 		Master:     cfg.Master,
 		JoinToken:  cfg.JoinToken,
 		StateDir:   cfg.StateDir,
 		Facts:      func() proto.Facts { return facts },
 		Usage:      func() proto.Usage { return usage(sampler.Sample()) },
-		Handler:    cfg.Handler,
+		Handler:    mux,
 		BackoffMin: cfg.BackoffMin,
 		BackoffMax: cfg.BackoffMax,
 		Logger:     cfg.Logger,
@@ -193,6 +236,32 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	return client.Run(ctx)
+}
+
+// startApps sets up the app role: the container driver, the image builder
+// and the app manager.
+func startApps(ctx context.Context, cfg Config, master func() *http.Client) (*apps.Manager, func(), error) {
+	drv, err := container.New(ctx, container.Config{
+		Socket: cfg.ContainerdSocket, Namespace: cfg.ContainerdNamespace,
+		StateDir: filepath.Join(cfg.StateDir, "containers"), Bridge: cfg.Bridge, Subnet: cfg.Subnet,
+		HostIP: cfg.Advertise, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	imgs, err := image.NewBuilder(image.Config{CacheDir: cfg.ImageCacheDir, Client: drv.Client(),
+		Namespace: cfg.ContainerdNamespace, Logger: cfg.Logger})
+	if err != nil {
+		drv.Close()
+		return nil, nil, err
+	}
+	mgr, err := apps.New(apps.Config{Driver: drv, Images: imgs, Master: master,
+		StateDir: cfg.StateDir, Advertise: cfg.Advertise, Logger: cfg.Logger})
+	if err != nil {
+		drv.Close()
+		return nil, nil, err
+	}
+	return mgr, func() { drv.Close() }, nil
 }
 
 func usage(u machine.Usage) proto.Usage {

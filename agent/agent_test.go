@@ -31,7 +31,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{
 			name: "defaults",
-			cfg:  Config{Master: "127.0.0.1:7443", Roles: []string{"app", " DB ", "app"}},
+			cfg:  Config{Master: "127.0.0.1:7443", Roles: []string{"app", " DB ", "app"}, Advertise: "10.0.0.1"},
 			check: func(t *testing.T, c Config) {
 				if diff := cmp.Diff([]string{"app", "db"}, c.Roles); diff != "" {
 					t.Errorf("roles (-want +got):\n%s", diff)
@@ -85,7 +85,7 @@ func TestRunFailsFastWithoutContainerd(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()
 			err := Run(context.Background(), Config{
-				Master: "127.0.0.1:1", Roles: []string{"app"}, StateDir: t.TempDir(),
+				Master: "127.0.0.1:1", Roles: []string{"app"}, Advertise: "127.0.0.1", StateDir: t.TempDir(),
 				ContainerdSocket: tt.socket, ContainerdTimeout: 500 * time.Millisecond,
 				Logger: quietLogger(),
 			})

@@ -21,6 +21,9 @@ type joinOptions struct {
 	name                string
 	containerdSocket    string
 	containerdNamespace string
+	bridge              string
+	subnet              string
+	imageCache          string
 	logFormat           string
 	logLevel            string
 	configFile          string
@@ -62,6 +65,9 @@ environment, which wins over the file.`,
 	f.StringVar(&opts.name, "name", "", "node name (default: the host name)")
 	f.StringVar(&opts.containerdSocket, "containerd-socket", agent.DefaultContainerdSocket, "containerd socket")
 	f.StringVar(&opts.containerdNamespace, "containerd-namespace", agent.DefaultContainerdNamespace, "containerd namespace for the node's containers and images")
+	f.StringVar(&opts.bridge, "bridge", "gasper0", "name of this node's container bridge (each node on one machine needs its own)")
+	f.StringVar(&opts.subnet, "subnet", "10.89.0.0/24", "this node's container subnet")
+	f.StringVar(&opts.imageCache, "image-cache", "/var/lib/gasper/images", "directory of built images, shared by the agents of a machine")
 	f.StringVar(&opts.logFormat, "log-format", "auto", "log format: auto (JSON unless stderr is a terminal), text or json")
 	f.StringVar(&opts.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&opts.configFile, "config", "", "YAML file whose keys are these flags' names")
@@ -101,6 +107,9 @@ func (o *joinOptions) config(cmd *cobra.Command, args []string, getenv func(stri
 		Name:                o.name,
 		ContainerdSocket:    o.containerdSocket,
 		ContainerdNamespace: o.containerdNamespace,
+		Bridge:              o.bridge,
+		Subnet:              o.subnet,
+		ImageCacheDir:       o.imageCache,
 		Logger:              logger,
 	}
 	if err := cfg.Validate(); err != nil {

@@ -34,19 +34,19 @@ func TestJoinFlagsEnvAndFile(t *testing.T) {
 		{
 			name: "flags",
 			args: []string{"m.example:7443", "--token", tok.String(), "--roles", "app,db", "--advertise", "10.0.0.5", "--state-dir", "/srv/agent", "--name", "n1", "--containerd-socket", "/x.sock", "--containerd-namespace", "ns"},
-			want: agent.Config{Master: "m.example:7443", JoinToken: tok.String(), Roles: []string{"app", "db"}, Advertise: "10.0.0.5", StateDir: "/srv/agent", Name: "n1", ContainerdSocket: "/x.sock", ContainerdNamespace: "ns"},
+			want: agent.Config{Master: "m.example:7443", JoinToken: tok.String(), Roles: []string{"app", "db"}, Advertise: "10.0.0.5", StateDir: "/srv/agent", Name: "n1", ContainerdSocket: "/x.sock", ContainerdNamespace: "ns", Bridge: "gasper0", Subnet: "10.89.0.0/24", ImageCacheDir: "/var/lib/gasper/images"},
 		},
 		{
 			name: "environment fills what flags leave",
 			args: []string{"--roles", "proxy"},
 			env:  map[string]string{"GASPER_MASTER": "env-master:1", "GASPER_JOIN_TOKEN": tok.String(), "GASPER_TOKEN": "api-token-must-be-ignored", "GASPER_ROLES": "app", "GASPER_STATE_DIR": "/env/state", "GASPER_NAME": "env-name"},
-			want: agent.Config{Master: "env-master:1", JoinToken: tok.String(), Roles: []string{"proxy"}, StateDir: "/env/state", Name: "env-name", ContainerdSocket: agent.DefaultContainerdSocket, ContainerdNamespace: "gasper"},
+			want: agent.Config{Master: "env-master:1", JoinToken: tok.String(), Roles: []string{"proxy"}, StateDir: "/env/state", Name: "env-name", ContainerdSocket: agent.DefaultContainerdSocket, ContainerdNamespace: "gasper", Bridge: "gasper0", Subnet: "10.89.0.0/24", ImageCacheDir: "/var/lib/gasper/images"},
 		},
 		{
 			name: "config file below environment and flags",
 			args: []string{"--config", cfgFile, "--name", "from-flag"},
 			env:  map[string]string{"GASPER_ADVERTISE": "10.1.1.1"},
-			want: agent.Config{Master: "file-master:7443", JoinToken: fileTok.String(), Roles: []string{"dns", "ssh"}, Advertise: "10.1.1.1", StateDir: agent.DefaultStateDir, Name: "from-flag", ContainerdSocket: agent.DefaultContainerdSocket, ContainerdNamespace: "gasper"},
+			want: agent.Config{Master: "file-master:7443", JoinToken: fileTok.String(), Roles: []string{"dns", "ssh"}, Advertise: "10.1.1.1", StateDir: agent.DefaultStateDir, Name: "from-flag", ContainerdSocket: agent.DefaultContainerdSocket, ContainerdNamespace: "gasper", Bridge: "gasper0", Subnet: "10.89.0.0/24", ImageCacheDir: "/var/lib/gasper/images"},
 		},
 		{name: "unknown role", args: []string{"m:1", "--roles", "web"}, wantErr: `unknown role "web"`},
 		{name: "bad log level", args: []string{"m:1", "--roles", "app", "--log-level", "loud"}, wantErr: "--log-level"},
@@ -94,7 +94,7 @@ func TestRunExitCodes(t *testing.T) {
 		{name: "version", args: []string{"version"}, wantCode: 0, wantStdout: "gasper-agent dev (protocol 1"},
 		{name: "malformed token", args: []string{"join", "127.0.0.1:1", "--roles", "app", "--token", "nope", "--state-dir", t.TempDir()}, wantCode: exitUsage, wantStderr: "join token is malformed"},
 		{name: "unknown flag", args: []string{"join", "--bogus"}, wantCode: exitUsage, wantStderr: "unknown flag: --bogus"},
-		{name: "no containerd", args: []string{"join", "127.0.0.1:1", "--roles", "app", "--state-dir", t.TempDir(), "--containerd-socket", "/nonexistent/containerd.sock", "--log-format", "text"}, wantCode: exitError, wantStderr: "containerd socket /nonexistent/containerd.sock does not exist: is containerd running?"},
+		{name: "no containerd", args: []string{"join", "127.0.0.1:1", "--roles", "app", "--advertise", "127.0.0.1", "--state-dir", t.TempDir(), "--containerd-socket", "/nonexistent/containerd.sock", "--log-format", "text"}, wantCode: exitError, wantStderr: "containerd socket /nonexistent/containerd.sock does not exist: is containerd running?"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

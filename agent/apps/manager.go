@@ -1,0 +1,433 @@
+package apps
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"gasper/internal/container"
+	"gasper/internal/image"
+	"gasper/proto"
+)
+
+// Labels the manager puts on its containers.
+const (
+	labelApp     = "gasper.app"
+	labelRelease = "gasper.release"
+	labelSpec    = "gasper.spec" // hash of the AppSpec the container runs
+	labelBuild   = "gasper.build"
+)
+
+// Config configures a Manager.
+type Config struct {
+	Driver *container.Driver
+	Images *image.Builder
+	// Master returns an HTTP client to the master over the tunnel.
+	Master func() *http.Client
+	// StateDir keeps apps.json (the desired set) and build directories.
+	StateDir string
+	// Advertise is the host part of the addresses instances are reported at.
+	Advertise string
+	// HealthTimeout is how long a new instance may take to become healthy
+	// before it counts as failing; the old instance keeps serving meanwhile.
+	HealthTimeout time.Duration
+	Logger        *slog.Logger
+}
+
+// Manager runs the app role. Create it with New, register its routes and
+// start it with Run.
+type Manager struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex
+	desired map[string]proto.AppSpec // by app; nil until known
+	track   map[string]*tracked      // by container id
+	images  map[string][]string      // app -> images built here
+	wake    chan struct{}
+	buildMu sync.Mutex // one build at a time: builds are heavy on small nodes
+}
+
+// tracked is what the manager remembers of a container between passes.
+type tracked struct {
+	state     string
+	restarts  int
+	nextStart time.Time // when a crashed instance may be started again
+	since     time.Time // when it was (re)started
+	lastLog   string
+	exitCode  int
+	oom       bool
+}
+
+type stateFile struct {
+	Desired []proto.AppSpec     `json:"desired"`
+	Images  map[string][]string `json:"images"`
+}
+
+// New loads the desired set kept by an earlier run.
+func New(cfg Config) (*Manager, error) {
+	if cfg.HealthTimeout == 0 {
+		cfg.HealthTimeout = 2 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "apps"), track: map[string]*tracked{},
+		images: map[string][]string{}, wake: make(chan struct{}, 1)}
+	b, err := os.ReadFile(m.statePath())
+	if err == nil {
+		var st stateFile
+		if err := json.Unmarshal(b, &st); err != nil {
+			return nil, fmt.Errorf("read %s: %w", m.statePath(), err)
+		}
+		m.desired = map[string]proto.AppSpec{}
+		for _, s := range st.Desired {
+			m.desired[s.App] = s
+		}
+		if st.Images != nil {
+			m.images = st.Images
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *Manager) statePath() string { return filepath.Join(m.cfg.StateDir, "apps.json") }
+
+// save writes the desired set; the caller holds m.mu.
+func (m *Manager) save() error {
+	st := stateFile{Desired: []proto.AppSpec{}, Images: m.images}
+	for _, s := range m.desired {
+		st.Desired = append(st.Desired, s)
+	}
+	sort.Slice(st.Desired, func(i, j int) bool { return st.Desired[i].App < st.Desired[j].App })
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := m.statePath() + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, m.statePath())
+}
+
+func (m *Manager) poke() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Register adds the routes the master calls.
+func (m *Manager) Register(mux *http.ServeMux) {
+	mux.HandleFunc("PUT "+proto.PathApps, m.handleDesired)
+	mux.HandleFunc("POST "+proto.PathBuild, m.handleBuild)
+	mux.HandleFunc("GET "+proto.PathAppLogs, m.handleLogs)
+}
+
+func (m *Manager) handleDesired(w http.ResponseWriter, r *http.Request) {
+	var specs []proto.AppSpec
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<20)).Decode(&specs); err != nil {
+		http.Error(w, "invalid desired apps: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	m.mu.Lock()
+	m.desired = map[string]proto.AppSpec{}
+	for _, s := range specs {
+		m.desired[s.App] = s
+	}
+	err := m.save()
+	m.mu.Unlock()
+	if err != nil {
+		http.Error(w, "keep desired apps: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	m.poke()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Run converges and reports until ctx ends.
+func (m *Manager) Run(ctx context.Context) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	lastReport := time.Time{}
+	for {
+		m.reconcile(ctx)
+		if time.Since(lastReport) >= 2*time.Second {
+			m.report(ctx)
+			lastReport = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		case <-m.wake:
+		}
+	}
+}
+
+// specHash names an AppSpec's content: a container runs one spec, and a
+// changed spec means a new container.
+func specHash(s proto.AppSpec) string {
+	b, _ := json.Marshal(s)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:8])
+}
+
+func (m *Manager) reconcile(ctx context.Context) {
+	m.mu.Lock()
+	if m.desired == nil {
+		m.mu.Unlock()
+		return // nothing known yet: touch nothing until the master says
+	}
+	desired := make(map[string]proto.AppSpec, len(m.desired))
+	for k, v := range m.desired {
+		desired[k] = v
+	}
+	m.mu.Unlock()
+
+	all, err := m.cfg.Driver.List(ctx, map[string]string{})
+	if err != nil {
+		m.log.Warn("list containers", "err", err)
+		return
+	}
+	byApp := map[string][]container.Status{}
+	for _, c := range all {
+		if app := c.Labels[labelApp]; app != "" && c.Labels[labelBuild] == "" {
+			byApp[app] = append(byApp[app], c)
+		}
+	}
+	for app, spec := range desired {
+		m.converge(ctx, spec, byApp[app])
+	}
+	for app, cs := range byApp {
+		if _, ok := desired[app]; !ok {
+			m.removeApp(ctx, app, cs)
+		}
+	}
+}
+
+// converge brings one app to its spec: one healthy container of the spec,
+// old ones stopped only once it is healthy.
+func (m *Manager) converge(ctx context.Context, spec proto.AppSpec, cs []container.Status) {
+	want := specHash(spec)
+	var cur *container.Status
+	var old []container.Status
+	for i, c := range cs {
+		if c.Labels[labelSpec] == want && cur == nil {
+			cur = &cs[i]
+		} else {
+			old = append(old, c)
+		}
+	}
+	if cur == nil {
+		st, err := m.startNew(ctx, spec, want)
+		if err != nil {
+			m.log.Error("start instance", "app", spec.App, "release", spec.Release, "err", err)
+			return
+		}
+		cur = &st
+	}
+	state := m.check(ctx, spec, *cur)
+	if state == proto.InstanceHealthy {
+		for _, c := range old {
+			m.log.Info("stopping replaced instance", "app", spec.App, "container", c.ID)
+			m.removeContainer(ctx, c.ID)
+		}
+	}
+}
+
+func (m *Manager) startNew(ctx context.Context, spec proto.AppSpec, hash string) (container.Status, error) {
+	id := containerID(spec.App, spec.Release)
+	env := append([]string{"PORT=" + strconv.Itoa(spec.Port)}, spec.Env...)
+	err := m.cfg.Driver.Create(ctx, container.Spec{
+		ID: id, Image: spec.Image, Args: []string{"sh", "-c", spec.StartCmd}, Env: env, WorkDir: "/app",
+		Labels:      map[string]string{labelApp: spec.App, labelRelease: strconv.Itoa(spec.Release), labelSpec: hash},
+		MemoryBytes: spec.MemoryBytes, CPUs: spec.CPUs,
+		Ports:    []container.Port{{ContainerPort: spec.Port, Protocol: "tcp"}},
+		Hostname: spec.App,
+	})
+	if err != nil {
+		return container.Status{}, err
+	}
+	m.mu.Lock()
+	m.track[id] = &tracked{state: proto.InstanceStarting, since: time.Now()}
+	m.mu.Unlock()
+	m.log.Info("starting instance", "app", spec.App, "release", spec.Release, "container", id)
+	return m.cfg.Driver.Start(ctx, id)
+}
+
+// containerID makes a unique container id that is a DNS label.
+func containerID(app string, release int) string {
+	var b [3]byte
+	rand.Read(b[:])
+	suffix := fmt.Sprintf("-r%d-%s", release, hex.EncodeToString(b[:]))
+	if len(app)+len(suffix) > 63 {
+		app = strings.TrimRight(app[:63-len(suffix)], "-")
+	}
+	return app + suffix
+}
+
+// check updates a container's tracked state: health while it runs, restart
+// with backoff when it exited.
+func (m *Manager) check(ctx context.Context, spec proto.AppSpec, c container.Status) string {
+	m.mu.Lock()
+	t := m.track[c.ID]
+	if t == nil { // adopted from an earlier run of the agent
+		t = &tracked{state: proto.InstanceStarting, since: c.StartedAt}
+		m.track[c.ID] = t
+	}
+	m.mu.Unlock()
+
+	switch c.State {
+	case container.StateRunning:
+		if m.healthy(ctx, spec, c) {
+			t.state = proto.InstanceHealthy
+			t.lastLog = ""
+		} else if t.state == proto.InstanceHealthy || time.Since(t.since) > m.cfg.HealthTimeout {
+			t.state = proto.InstanceUnhealthy
+		}
+	default: // exited, or created and never started
+		if c.State == container.StateStopped && !c.ExitedAt.IsZero() && t.nextStart.IsZero() {
+			t.restarts++
+			t.exitCode, t.oom = c.ExitCode, c.OOMKilled
+			t.state = proto.InstanceCrashLoop
+			if c.OOMKilled {
+				t.state = proto.InstanceOOM
+			}
+			t.lastLog = m.tail(ctx, c.ID, 20)
+			backoff := min(time.Second<<min(t.restarts-1, 5), 30*time.Second)
+			t.nextStart = time.Now().Add(backoff)
+			m.log.Warn("instance exited; restarting with backoff", "app", spec.App, "container", c.ID,
+				"exit_code", c.ExitCode, "oom", c.OOMKilled, "restarts", t.restarts, "backoff", backoff)
+		}
+		if time.Now().After(t.nextStart) {
+			if _, err := m.cfg.Driver.Start(ctx, c.ID); err != nil {
+				m.log.Error("restart instance", "container", c.ID, "err", err)
+			}
+			t.nextStart, t.since = time.Time{}, time.Now()
+		}
+	}
+	return t.state
+}
+
+func (m *Manager) healthy(ctx context.Context, spec proto.AppSpec, c container.Status) bool {
+	if len(c.Ports) == 0 || c.Ports[0].HostPort == 0 {
+		return false
+	}
+	addr := net.JoinHostPort(m.cfg.Advertise, strconv.Itoa(c.Ports[0].HostPort))
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if spec.Health.Type == "tcp" {
+		conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		if err == nil {
+			conn.Close()
+		}
+		return err == nil
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+addr+spec.Health.Path, nil)
+	if err != nil {
+		return false
+	}
+	req.Header.Set("User-Agent", "gasper-health")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	return resp.StatusCode < 500
+}
+
+func (m *Manager) tail(ctx context.Context, id string, n int) string {
+	rc, err := m.cfg.Driver.Logs(ctx, id, container.LogOptions{Tail: n})
+	if err != nil {
+		return ""
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(io.LimitReader(rc, 16<<10))
+	return string(b)
+}
+
+func (m *Manager) removeContainer(ctx context.Context, id string) {
+	if err := m.cfg.Driver.Stop(ctx, id, 10*time.Second); err != nil && !errors.Is(err, container.ErrNotFound) {
+		m.log.Warn("stop container", "container", id, "err", err)
+	}
+	if err := m.cfg.Driver.Remove(ctx, id); err != nil && !errors.Is(err, container.ErrNotFound) {
+		m.log.Warn("remove container", "container", id, "err", err)
+	}
+	m.mu.Lock()
+	delete(m.track, id)
+	m.mu.Unlock()
+}
+
+// removeApp removes an app that is no longer desired here, with its images.
+func (m *Manager) removeApp(ctx context.Context, app string, cs []container.Status) {
+	m.log.Info("removing app", "app", app, "containers", len(cs))
+	for _, c := range cs {
+		m.removeContainer(ctx, c.ID)
+	}
+	m.mu.Lock()
+	imgs := m.images[app]
+	delete(m.images, app)
+	m.save()
+	m.mu.Unlock()
+	for _, img := range imgs {
+		if err := m.cfg.Images.Remove(ctx, img); err != nil {
+			m.log.Warn("remove image", "image", img, "err", err)
+		}
+	}
+}
+
+// report sends every instance's state to the master.
+func (m *Manager) report(ctx context.Context) {
+	all, err := m.cfg.Driver.List(ctx, map[string]string{})
+	if err != nil {
+		return
+	}
+	rep := proto.StatusReport{Instances: []proto.InstanceStatus{}}
+	m.mu.Lock()
+	for _, c := range all {
+		app := c.Labels[labelApp]
+		if app == "" || c.Labels[labelBuild] != "" {
+			continue
+		}
+		in := proto.InstanceStatus{ID: c.ID, App: app, State: proto.InstanceStarting, StartedAt: c.StartedAt}
+		in.Release, _ = strconv.Atoi(c.Labels[labelRelease])
+		if len(c.Ports) > 0 && c.Ports[0].HostPort != 0 {
+			in.Address = net.JoinHostPort(m.cfg.Advertise, strconv.Itoa(c.Ports[0].HostPort))
+		}
+		if t := m.track[c.ID]; t != nil {
+			in.State, in.Restarts, in.ExitCode, in.OOMKilled, in.LastLog = t.state, t.restarts, t.exitCode, t.oom, t.lastLog
+		}
+		rep.Instances = append(rep.Instances, in)
+	}
+	m.mu.Unlock()
+	body, _ := json.Marshal(rep)
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(rctx, "POST", "http://master"+proto.PathStatus, bytes.NewReader(body))
+	resp, err := m.cfg.Master().Do(req)
+	if err != nil {
+		return // the master is away; the next report will tell it
+	}
+	resp.Body.Close()
+}

@@ -1,0 +1,467 @@
+package container
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestInvalidIDsRejectedBeforeAnythingRuns(t *testing.T) {
+	// A zero Driver has no containerd client: reaching containerd would panic.
+	d := &Driver{}
+	ctx := context.Background()
+	for _, id := range []string{"../x", "A B", strings.Repeat("a", 64), "", "-a", "a-", "a_b", "a/b", "UPPER"} {
+		t.Run(fmt.Sprintf("%q", id), func(t *testing.T) {
+			calls := map[string]error{
+				"Create": d.Create(ctx, Spec{ID: id, Image: "x"}),
+				"Remove": d.Remove(ctx, id),
+				"Stop":   d.Stop(ctx, id, time.Second),
+			}
+			_, calls["Start"] = d.Start(ctx, id)
+			_, calls["Status"] = d.Status(ctx, id)
+			_, calls["Logs"] = d.Logs(ctx, id, LogOptions{})
+			_, calls["Exec"] = d.Exec(ctx, id, ExecSpec{Args: []string{"true"}})
+			_, calls["Wait"] = d.Wait(ctx, id)
+			for name, err := range calls {
+				if !errors.Is(err, ErrInvalidID) {
+					t.Errorf("%s(%q) = %v, want ErrInvalidID", name, id, err)
+				}
+			}
+		})
+	}
+	for _, id := range []string{"a", "web-1", strings.Repeat("a", 63), "0abc"} {
+		if err := ValidateID(id); err != nil {
+			t.Errorf("ValidateID(%q) = %v, want nil", id, err)
+		}
+	}
+}
+
+func httpdSpec(id, image string) Spec {
+	return Spec{ID: id, Image: image, Ports: []Port{{ContainerPort: 8080}}}
+}
+
+func TestPublishedPortAnswersOnHostIP(t *testing.T) {
+	for _, hostIP := range []string{"127.0.0.1", "127.0.0.2"} {
+		t.Run(hostIP, func(t *testing.T) {
+			d, node := newTestDriver(t, hostIP)
+			ctx := context.Background()
+			if err := d.Create(ctx, httpdSpec("web", node.image)); err != nil {
+				t.Fatalf("Create: %v", err)
+			}
+			st, err := d.Start(ctx, "web")
+			if err != nil {
+				t.Fatalf("Start: %v", err)
+			}
+			if st.State != StateRunning || st.IP == "" || st.Pid == 0 {
+				t.Fatalf("Start status = %+v, want running with an IP and pid", st)
+			}
+			if len(st.Ports) != 1 || st.Ports[0].HostPort == 0 || st.Ports[0].ContainerPort != 8080 {
+				t.Fatalf("Start ports = %+v, want one published port for 8080", st.Ports)
+			}
+			url := fmt.Sprintf("http://%s:%d/", hostIP, st.Ports[0].HostPort)
+			if body := waitHTTP(t, url, 10*time.Second); body != "hello from busybox\n" {
+				t.Errorf("GET %s = %q", url, body)
+			}
+		})
+	}
+}
+
+func TestContainerLifecycle(t *testing.T) {
+	d, node := newTestDriver(t, "127.0.0.1")
+	ctx := context.Background()
+
+	t.Run("exec sees env and reports exit codes and separate streams", func(t *testing.T) {
+		spec := httpdSpec("envy", node.image)
+		spec.Env = []string{"FOO=bar baz"}
+		vol := t.TempDir()
+		if err := os.WriteFile(vol+"/f", []byte("from host\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		spec.Mounts = []Mount{{Source: vol, Target: "/data", ReadOnly: true}}
+		spec.Labels = map[string]string{"gasper.app": "envy", "gasper.release": "3"}
+		if err := d.Create(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Start(ctx, "envy"); err != nil {
+			t.Fatal(err)
+		}
+		tests := []struct {
+			name                string
+			exec                ExecSpec
+			wantCode            int
+			wantStdout, wantErr string
+		}{
+			{"env from spec", ExecSpec{Args: []string{"sh", "-c", "echo $FOO"}}, 0, "bar baz\n", ""},
+			{"env from image", ExecSpec{Args: []string{"sh", "-c", "echo $FROM_IMAGE"}}, 0, "yes\n", ""},
+			{"env from exec", ExecSpec{Args: []string{"sh", "-c", "echo $FOO"}, Env: []string{"FOO=exec"}}, 0, "exec\n", ""},
+			{"exit code and streams", ExecSpec{Args: []string{"sh", "-c", "echo out; echo err >&2; exit 5"}}, 5, "out\n", "err\n"},
+			{"workdir", ExecSpec{Args: []string{"pwd"}, WorkDir: "/www"}, 0, "/www\n", ""},
+			{"stdin", ExecSpec{Args: []string{"cat"}, Stdin: strings.NewReader("piped\n")}, 0, "piped\n", ""},
+			{"hostname", ExecSpec{Args: []string{"hostname"}}, 0, "envy\n", ""},
+			{"tty", ExecSpec{Args: []string{"sh", "-c", "test -t 0 && echo yes"}, TTY: true}, 0, "yes\r\n", ""},
+			{"no tty", ExecSpec{Args: []string{"sh", "-c", "test -t 0 || echo no"}}, 0, "no\n", ""},
+			{"seccomp and no new privileges", ExecSpec{Args: []string{"grep", "-E", "^(Seccomp|NoNewPrivs):", "/proc/self/status"}},
+				0, "NoNewPrivs:\t1\nSeccomp:\t2\n", ""},
+			{"bind mount readable", ExecSpec{Args: []string{"cat", "/data/f"}}, 0, "from host\n", ""},
+			{"bind mount read-only", ExecSpec{Args: []string{"sh", "-c", "echo x 2>/dev/null >/data/g || echo refused"}}, 0, "refused\n", ""},
+			{"resolv.conf from config", ExecSpec{Args: []string{"cat", "/etc/resolv.conf"}}, 0, "nameserver 127.0.0.1\n", ""},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				var stdout, stderr bytes.Buffer
+				tc.exec.Stdout, tc.exec.Stderr = &stdout, &stderr
+				code, err := d.Exec(ctx, "envy", tc.exec)
+				if err != nil {
+					t.Fatalf("Exec: %v", err)
+				}
+				got := []any{code, stdout.String(), stderr.String()}
+				want := []any{tc.wantCode, tc.wantStdout, tc.wantErr}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("Exec %v (-want +got):\n%s", tc.exec.Args, diff)
+				}
+			})
+		}
+		list, err := d.List(ctx, map[string]string{"gasper.app": "envy"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 1 || list[0].ID != "envy" || list[0].Labels["gasper.release"] != "3" {
+			t.Errorf("List(gasper.app=envy) = %+v, want envy with its labels", list)
+		}
+		if list, _ := d.List(ctx, map[string]string{"gasper.app": "other"}); len(list) != 0 {
+			t.Errorf("List(gasper.app=other) = %+v, want none", list)
+		}
+	})
+
+	t.Run("exec is killed when ctx ends", func(t *testing.T) {
+		cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := d.Exec(cctx, "envy", ExecSpec{Args: []string{"sleep", "30"}})
+		if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 10*time.Second {
+			t.Errorf("Exec(sleep 30) with 0.5s ctx = %v after %v, want deadline exceeded quickly", err, time.Since(start))
+		}
+	})
+
+	t.Run("duplicate create fails clearly", func(t *testing.T) {
+		err := d.Create(ctx, httpdSpec("envy", node.image))
+		if !errors.Is(err, ErrExists) {
+			t.Fatalf("second Create = %v, want ErrExists", err)
+		}
+		if st, err := d.Status(ctx, "envy"); err != nil || st.State != StateRunning {
+			t.Errorf("original after duplicate Create: %+v, %v; want still running", st, err)
+		}
+	})
+
+	t.Run("unknown id is ErrNotFound", func(t *testing.T) {
+		if _, err := d.Status(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Status(nope) = %v, want ErrNotFound", err)
+		}
+		if _, err := d.Start(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Start(nope) = %v, want ErrNotFound", err)
+		}
+		if err := d.Remove(ctx, "nope"); err != nil {
+			t.Errorf("Remove(nope) = %v, want nil (idempotent)", err)
+		}
+	})
+
+	t.Run("logs tail and follow", func(t *testing.T) {
+		spec := Spec{ID: "talker", Image: node.image, Args: []string{"sh", "-c",
+			"echo one; echo two; echo three; while [ ! -f /tmp/go ]; do sleep 0.05; done; echo after"}}
+		if err := d.Create(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Start(ctx, "talker"); err != nil {
+			t.Fatal(err)
+		}
+		waitLog(t, d, "talker", "three\n", 10*time.Second)
+		for _, tc := range []struct {
+			tail int
+			want string
+		}{{0, "one\ntwo\nthree\n"}, {2, "two\nthree\n"}, {1, "three\n"}, {10, "one\ntwo\nthree\n"}} {
+			r, err := d.Logs(ctx, "talker", LogOptions{Tail: tc.tail})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(r)
+			r.Close()
+			if string(b) != tc.want {
+				t.Errorf("Logs(tail %d) = %q, want %q", tc.tail, b, tc.want)
+			}
+		}
+		fctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		r, err := d.Logs(fctx, "talker", LogOptions{Tail: 1, Follow: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		lines := make(chan string, 10)
+		go func() {
+			sc := bufio.NewScanner(r)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+			close(lines)
+		}()
+		if got := nextLine(t, lines); got != "three" {
+			t.Fatalf("first followed line = %q, want three", got)
+		}
+		if code, err := d.Exec(ctx, "talker", ExecSpec{Args: []string{"touch", "/tmp/go"}}); err != nil || code != 0 {
+			t.Fatalf("touch /tmp/go: %d, %v", code, err)
+		}
+		if got := nextLine(t, lines); got != "after" {
+			t.Fatalf("line printed after Follow started = %q, want after", got)
+		}
+		if err := d.Remove(ctx, "talker"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case _, ok := <-lines:
+			if ok {
+				t.Error("followed log delivered a line after the container was removed")
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("followed log still open 10s after the container was removed")
+		}
+	})
+
+	t.Run("exit code of a process that exits", func(t *testing.T) {
+		if err := d.Create(ctx, Spec{ID: "three", Image: node.image, Args: []string{"sh", "-c", "echo to-stderr >&2; exit 3"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Start(ctx, "three"); err != nil {
+			t.Fatal(err)
+		}
+		ch, err := d.Wait(ctx, "three")
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case ev := <-ch:
+			if ev.ExitCode != 3 || ev.OOMKilled || ev.Err != nil {
+				t.Errorf("exit event = %+v, want code 3", ev)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no exit event within 10s")
+		}
+		st := waitState(t, d, "three", StateStopped, 5*time.Second)
+		if st.ExitCode != 3 || st.ExitedAt.IsZero() || st.OOMKilled {
+			t.Errorf("Status = %+v, want stopped with exit code 3", st)
+		}
+		// stdout and stderr are copied separately, so only their own order is kept in the log.
+		r, err := d.Logs(ctx, "three", LogOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if b, _ := io.ReadAll(r); string(b) != "to-stderr\n" {
+			t.Errorf("log of a process writing to stderr = %q", b)
+		}
+	})
+
+	t.Run("stop", func(t *testing.T) {
+		tests := []struct {
+			name     string
+			args     []string
+			grace    time.Duration
+			wantCode int
+		}{
+			// The trap proves SIGTERM came first; httpd as pid 1 ignores it and needs SIGKILL.
+			{"handles SIGTERM", []string{"sh", "-c", `trap "exit 7" TERM; echo ready; while true; do sleep 0.05; done`}, 10 * time.Second, 7},
+			{"ignores SIGTERM", nil, 300 * time.Millisecond, 137},
+		}
+		for i, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				id := fmt.Sprintf("stopper%d", i)
+				if err := d.Create(ctx, Spec{ID: id, Image: node.image, Args: tc.args, Ports: []Port{{ContainerPort: 8080}}}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := d.Start(ctx, id); err != nil {
+					t.Fatal(err)
+				}
+				if tc.args != nil {
+					waitLog(t, d, id, "ready\n", 10*time.Second) // the trap is installed
+				}
+				if err := d.Stop(ctx, id, tc.grace); err != nil {
+					t.Fatalf("Stop: %v", err)
+				}
+				st, err := d.Status(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.State != StateStopped || st.ExitCode != tc.wantCode || st.IP != "" {
+					t.Errorf("Status after Stop = %+v, want stopped with code %d and no IP", st, tc.wantCode)
+				}
+				if d.hasIPAllocation(id) {
+					t.Error("Stop left the container's address allocated")
+				}
+				if err := d.Stop(ctx, id, tc.grace); err != nil {
+					t.Errorf("second Stop = %v, want nil", err)
+				}
+				// A stopped container starts again with a working network.
+				st, err = d.Start(ctx, id)
+				if err != nil || st.State != StateRunning {
+					t.Fatalf("restart: %+v, %v", st, err)
+				}
+				if err := d.Remove(ctx, id); err != nil {
+					t.Fatalf("Remove: %v", err)
+				}
+			})
+		}
+	})
+
+	t.Run("remove leaves nothing behind", func(t *testing.T) {
+		// Every check must see the running container, or it could not catch a leak.
+		before := leftovers(t, d, "envy")
+		want := []string{"containerd container", "snapshot", d.logPath("envy"), d.netnsPath("envy"), d.filesDir("envy"),
+			"/var/lib/cni/results/" + d.cfg.Namespace + "-envy-eth0", "host-local address", "iptables rules"}
+		if diff := cmp.Diff(want, before); diff != "" {
+			t.Fatalf("leftovers() of a running container (-want +got):\n%s", diff)
+		}
+		if err := d.Remove(ctx, "envy"); err != nil {
+			t.Fatalf("Remove: %v", err)
+		}
+		if left := leftovers(t, d, "envy"); len(left) > 0 {
+			t.Errorf("Remove left behind: %v", left)
+		}
+		if err := d.Remove(ctx, "envy"); err != nil {
+			t.Errorf("second Remove = %v, want nil", err)
+		}
+		if _, err := d.Status(ctx, "envy"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Status after Remove = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func nextLine(t *testing.T, lines <-chan string) string {
+	t.Helper()
+	select {
+	case l, ok := <-lines:
+		if !ok {
+			t.Fatal("log stream ended early")
+		}
+		return l
+	case <-time.After(10 * time.Second):
+		t.Fatal("no log line within 10s")
+	}
+	return ""
+}
+
+func TestResourceLimits(t *testing.T) {
+	d, node := newTestDriver(t, "127.0.0.1")
+	ctx := context.Background()
+
+	t.Run("cpu quota and memory limit reach the cgroup", func(t *testing.T) {
+		spec := httpdSpec("limited", node.image)
+		spec.CPUs = 0.5
+		spec.MemoryBytes = 64 << 20
+		if err := d.Create(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Start(ctx, "limited"); err != nil {
+			t.Fatal(err)
+		}
+		cpu := cgroupValue(t, d, "limited", "cpu", "cpu.cfs_quota_us", "cpu.max")
+		if cpu != "50000" && cpu != "50000 100000" {
+			t.Errorf("cpu quota = %q, want 50000 per 100000", cpu)
+		}
+		mem := cgroupValue(t, d, "limited", "memory", "memory.limit_in_bytes", "memory.max")
+		if mem != fmt.Sprint(64<<20) {
+			t.Errorf("memory limit = %q, want %d", mem, 64<<20)
+		}
+	})
+
+	t.Run("exceeding the memory limit is reported as OOM", func(t *testing.T) {
+		spec := Spec{ID: "hog", Image: node.image, MemoryBytes: 16 << 20,
+			Args: []string{"sh", "-c", `x=$(head -c 200000000 /dev/zero | tr '\0' a); echo survived ${#x}`}}
+		if err := d.Create(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Start(ctx, "hog"); err != nil {
+			t.Fatal(err)
+		}
+		ch, err := d.Wait(ctx, "hog")
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case ev := <-ch:
+			if !ev.OOMKilled {
+				t.Errorf("exit event = %+v, want OOMKilled", ev)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatal("memory hog still running after 60s")
+		}
+		st := waitState(t, d, "hog", StateStopped, 5*time.Second)
+		if !st.OOMKilled || st.ExitCode == 0 {
+			t.Errorf("Status = %+v, want OOMKilled with a non-zero exit", st)
+		}
+		if logs, _ := os.ReadFile(d.logPath("hog")); strings.Contains(string(logs), "survived") {
+			t.Errorf("the hog survived: %s", logs)
+		}
+	})
+}
+
+func TestReadoptAfterRestart(t *testing.T) {
+	d1, node := newTestDriver(t, "127.0.0.1")
+	ctx := context.Background()
+	if err := d1.Create(ctx, httpdSpec("kept", node.image)); err != nil {
+		t.Fatal(err)
+	}
+	st1, err := d1.Start(ctx, "kept")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1.Close() // the agent goes away; its container keeps running
+
+	d2, err := New(ctx, node.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	st2, err := d2.Status(ctx, "kept")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(st1, st2); diff != "" {
+		t.Errorf("status seen by a new driver differs (-first +second):\n%s", diff)
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/", st2.Ports[0].HostPort)
+	waitHTTP(t, url, 10*time.Second)
+	if err := d2.Stop(ctx, "kept", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := d2.Status(ctx, "kept"); st.State != StateStopped {
+		t.Errorf("after Stop by the new driver: %+v, want stopped", st)
+	}
+	// The first driver's cleanup runs with a closed client: remove through the new one.
+	if err := d2.Remove(ctx, "kept"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitLog polls the container's log until it contains want.
+func waitLog(t *testing.T, d *Driver, id, want string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		b, _ := os.ReadFile(d.logPath(id))
+		if strings.Contains(string(b), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log of %s lacks %q after %v: %q", id, want, timeout, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
