@@ -23,29 +23,29 @@ help: ## Show this list of targets
 	@printf '\nSee README.md, docs/install.md (make up) and docs/operations.md (running it by hand).\n'
 
 up: ## Install what is missing and start master + one agent on this machine (root, Debian 12)
-	@scripts/up.sh
+	@bash scripts/up.sh
 
 down: ## Stop what `make up` started (state kept; PURGE=1 also removes it)
-	@PURGE=$(PURGE) scripts/down.sh
+	@PURGE=$(PURGE) bash scripts/down.sh
 
 clean-state: ## Stop what `make up` started and remove its state directory
-	@PURGE=1 scripts/down.sh
+	@PURGE=1 bash scripts/down.sh
 
 build: ## Build gasper, gasper-master and gasper-agent into bin/
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 test: ## Run what CI runs: install deps, start containerd if needed, gofmt, vet, tests, fuzz
-	@scripts/test.sh
+	@bash scripts/test.sh
 
 test-e2e: ## Run the end-to-end tests (real binaries together; needs root and containerd)
 	$(GO) test -count=1 ./e2e/...
 
 bench: ## Run Go benchmarks, then every program under bench/
-	@scripts/bench.sh
+	@bash scripts/bench.sh
 
 lint: ## Check formatting (gofmt) and run go vet
-	@scripts/lint.sh
+	@bash scripts/lint.sh
 
 fmt: ## Format every Go file with gofmt
 	@source scripts/lib.sh && go_files | xargs -0 -r gofmt -w

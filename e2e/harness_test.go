@@ -11,9 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"gasper/internal/container"
 )
 
 // bin is the directory holding the freshly built binaries.
@@ -63,12 +66,56 @@ type cluster struct {
 	grace     time.Duration
 	master    *proc
 	cliConfig string
+	nets      map[string]nodeNet
+	nodeProc  map[string]*proc
+}
+
+// nodeNet is what a node of a test owns on the machine.
+type nodeNet struct{ ns, bridge, subnet string }
+
+var subnetSeq atomic.Int32
+
+func nextSubnet() int32 { return subnetSeq.Add(1) % 250 }
+
+// suffix keeps bridge names within 15 characters.
+func suffix(name string) string {
+	if len(name) > 6 {
+		return name[len(name)-6:]
+	}
+	return name
+}
+
+// cleanupNode removes what a test node left in containerd and the kernel,
+// once its agent has stopped: the driver's Remove undoes each container's
+// network (netns, CNI allocation, port rules) too.
+func cleanupNode(t *testing.T, n nodeNet, stateDir string) {
+	ctx := context.Background()
+	d, err := container.New(ctx, container.Config{Socket: containerdSocket, Namespace: n.ns,
+		StateDir: filepath.Join(stateDir, "containers"), Bridge: n.bridge, Subnet: n.subnet, HostIP: "127.0.0.1"})
+	if err != nil {
+		t.Logf("cleanup of node namespace %s: %v", n.ns, err)
+		return
+	}
+	defer d.Close()
+	cs, _ := d.List(ctx, nil)
+	for _, c := range cs {
+		if err := d.Remove(ctx, c.ID); err != nil {
+			t.Logf("cleanup: remove container %s: %v", c.ID, err)
+		}
+	}
+	is := d.Client().ImageService()
+	imgs, _ := is.List(ctx)
+	for _, img := range imgs {
+		is.Delete(ctx, img.Name)
+	}
+	d.Client().NamespaceService().Delete(ctx, n.ns)
+	exec.Command("ip", "link", "del", n.bridge).Run()
 }
 
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
 	c := &cluster{t: t, dir: t.TempDir(), api: freeAddr(t), tunnel: freeAddr(t),
-		interval: 500 * time.Millisecond, grace: 2 * time.Second}
+		interval: 500 * time.Millisecond, grace: 2 * time.Second, nets: map[string]nodeNet{}, nodeProc: map[string]*proc{}}
 	c.cliConfig = filepath.Join(c.dir, "cli")
 	c.startMaster()
 	t.Cleanup(func() { c.master.stop() })
@@ -92,17 +139,27 @@ func (c *cluster) startMaster() {
 }
 
 // agent starts a gasper-agent as node name with the given advertise address.
-// token may be empty for a node that already joined.
+// token may be empty for a node that already joined. Each node gets its own
+// containerd namespace, bridge and subnet, removed when the test ends.
 func (c *cluster) agent(name, advertise, token string) *proc {
 	c.t.Helper()
+	net, ok := c.nets[name]
+	if !ok {
+		net = nodeNet{ns: fmt.Sprintf("gasper-e2e-%s-%d", name, os.Getpid()), bridge: fmt.Sprintf("ge%d%s", os.Getpid()%10000, suffix(name)),
+			subnet: fmt.Sprintf("10.214.%d.0/24", nextSubnet())}
+		c.nets[name] = net
+		stateDir := filepath.Join(c.dir, name)
+		c.t.Cleanup(func() { cleanupNode(c.t, net, stateDir) })
+	}
 	args := []string{"join", c.tunnel, "--roles", "app,db,proxy,dns,ssh", "--advertise", advertise,
 		"--name", name, "--state-dir", filepath.Join(c.dir, name),
-		"--containerd-namespace", "gasper-e2e-" + name, "--log-format", "text"}
+		"--containerd-namespace", net.ns, "--bridge", net.bridge, "--subnet", net.subnet, "--log-format", "text"}
 	if token != "" {
 		args = append(args, "--token", token)
 	}
 	p := start(c.t, filepath.Join(c.dir, name+".log"), nil, "gasper-agent", args...)
 	c.t.Cleanup(p.stop)
+	c.nodeProc[name] = p
 	return p
 }
 

@@ -16,6 +16,7 @@ cd "$GASPER_ROOT"
 TEST_DIR="${GASPER_TEST_DIR:-/var/lib/gasper/test}"
 GO_TEST_TIMEOUT="${GO_TEST_TIMEOUT:-25m}"
 FUZZTIME="${FUZZTIME:-15s}"
+CONTAINERD_PIDFILE="$TEST_DIR/run/containerd.pid"
 
 total_start=$(now_s)
 timings=()
@@ -47,7 +48,7 @@ cleanup() {
 	local rc=$?
 	if ((started_containerd == 1)); then
 		log "stopping the containerd this run started"
-		stop_containerd "$TEST_DIR/containerd.pid" || true
+		stop_containerd "$CONTAINERD_PIDFILE" || true
 	fi
 	summary "$rc"
 	exit "$rc"
@@ -61,7 +62,7 @@ setup() {
 	ensure_packages
 	ensure_go
 	mkdir -p "$TEST_DIR/logs" "$TEST_DIR/run"
-	ensure_containerd "$TEST_DIR/run/containerd.pid" "$TEST_DIR/logs/containerd.log"
+	ensure_containerd "$CONTAINERD_PIDFILE" "$TEST_DIR/logs/containerd.log"
 	# CONTAINERD_STARTED is 1 only for a containerd started by a test run (this one, or one that
 	# was killed before its trap ran); one left by make up or anybody else is not ours to stop.
 	started_containerd=$CONTAINERD_STARTED
@@ -79,10 +80,10 @@ fuzz() {
 		note "FUZZTIME=$FUZZTIME: fuzz pass skipped"
 		return 0
 	fi
-	list="$(go test -list '^Fuzz' ./...)" || {
-		printf '%s\n' "$list" >&2
-		return 1
-	}
+	# A package that does not build has already failed the go test step; fuzz the others.
+	if ! list="$(go test -list '^Fuzz' ./... 2>/dev/null)"; then
+		warn "some packages do not build (see go test above); fuzzing the rest"
+	fi
 	while IFS= read -r line; do
 		case "$line" in
 		Fuzz*) names+=("$line") ;;

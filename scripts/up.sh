@@ -46,7 +46,7 @@ ensure_go
 # 2. Binaries.
 log "building bin/gasper, bin/gasper-master, bin/gasper-agent"
 mkdir -p "$BIN"
-(cd "$GASPER_ROOT" && go build -o "$BIN/" ./cmd/...)
+(cd "$GASPER_ROOT" && go build -o "$BIN/" ./cmd/...) || die "go build failed (errors above)"
 for b in gasper gasper-master gasper-agent; do
 	[[ -x "$BIN/$b" ]] || die "go build did not produce $BIN/$b"
 done
@@ -87,7 +87,8 @@ fi
 note "gasper-master is healthy (pid $pid)"
 
 # 5. CLI login, join token, agent.
-gasper() { "$BIN/gasper" "$@"; }
+# The CLI prefers GASPER_MASTER and GASPER_TOKEN to its saved session: pin them to this master.
+gasper() { env -u GASPER_TOKEN GASPER_MASTER="$MASTER_URL" "$BIN/gasper" "$@"; }
 if [[ -n "${GASPER_ADMIN_PASSWORD:-}" ]]; then
 	password="$GASPER_ADMIN_PASSWORD"
 	password_from="GASPER_ADMIN_PASSWORD"

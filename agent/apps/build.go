@@ -158,12 +158,14 @@ func (m *Manager) runBuild(ctx context.Context, req proto.BuildRequest, rt runti
 	}
 	// The build container goes whatever happens, even if ctx is done.
 	defer m.cfg.Driver.Remove(context.WithoutCancel(ctx), id)
+	if _, err := m.cfg.Driver.Start(ctx, id); err != nil {
+		return fmt.Errorf("start build container: %w", err)
+	}
+	// containerd answers at once for a task that already exited, so a
+	// build that ends before this call is not missed.
 	exits, err := m.cfg.Driver.Wait(ctx, id)
 	if err != nil {
 		return fmt.Errorf("watch build container: %w", err)
-	}
-	if _, err := m.cfg.Driver.Start(ctx, id); err != nil {
-		return fmt.Errorf("start build container: %w", err)
 	}
 	logCtx, stopLogs := context.WithCancel(ctx)
 	logsDone := make(chan struct{})

@@ -60,6 +60,7 @@ type Manager struct {
 	desired map[string]proto.AppSpec // by app; nil until known
 	track   map[string]*tracked      // by container id
 	images  map[string][]string      // app -> images built here
+	leaving map[string]bool          // containers being stopped in the background
 	wake    chan struct{}
 	buildMu sync.Mutex // one build at a time: builds are heavy on small nodes
 }
@@ -89,7 +90,7 @@ func New(cfg Config) (*Manager, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "apps"), track: map[string]*tracked{},
-		images: map[string][]string{}, wake: make(chan struct{}, 1)}
+		images: map[string][]string{}, leaving: map[string]bool{}, wake: make(chan struct{}, 1)}
 	b, err := os.ReadFile(m.statePath())
 	if err == nil {
 		var st stateFile
@@ -249,10 +250,28 @@ func (m *Manager) converge(ctx context.Context, spec proto.AppSpec, cs []contain
 	state := m.check(ctx, spec, *cur)
 	if state == proto.InstanceHealthy {
 		for _, c := range old {
-			m.log.Info("stopping replaced instance", "app", spec.App, "container", c.ID)
-			m.removeContainer(ctx, c.ID)
+			m.retire(ctx, c.ID)
 		}
 	}
+}
+
+// retire stops and removes a replaced container in the background: its
+// grace period must not hold up the other apps.
+func (m *Manager) retire(ctx context.Context, id string) {
+	m.mu.Lock()
+	busy := m.leaving[id]
+	m.leaving[id] = true
+	m.mu.Unlock()
+	if busy {
+		return
+	}
+	m.log.Info("stopping replaced instance", "container", id)
+	go func() {
+		m.removeContainer(context.WithoutCancel(ctx), id)
+		m.mu.Lock()
+		delete(m.leaving, id)
+		m.mu.Unlock()
+	}()
 }
 
 func (m *Manager) startNew(ctx context.Context, spec proto.AppSpec, hash string) (container.Status, error) {
@@ -272,7 +291,13 @@ func (m *Manager) startNew(ctx context.Context, spec proto.AppSpec, hash string)
 	m.track[id] = &tracked{state: proto.InstanceStarting, since: time.Now()}
 	m.mu.Unlock()
 	m.log.Info("starting instance", "app", spec.App, "release", spec.Release, "container", id)
-	return m.cfg.Driver.Start(ctx, id)
+	st, err := m.cfg.Driver.Start(ctx, id)
+	if err != nil {
+		// Keep the container: the next pass retries it with backoff and
+		// reports why it does not run.
+		return m.cfg.Driver.Status(ctx, id)
+	}
+	return st, nil
 }
 
 // containerID makes a unique container id that is a DNS label.
@@ -320,10 +345,16 @@ func (m *Manager) check(ctx context.Context, spec proto.AppSpec, c container.Sta
 				"exit_code", c.ExitCode, "oom", c.OOMKilled, "restarts", t.restarts, "backoff", backoff)
 		}
 		if time.Now().After(t.nextStart) {
-			if _, err := m.cfg.Driver.Start(ctx, c.ID); err != nil {
-				m.log.Error("restart instance", "container", c.ID, "err", err)
-			}
 			t.nextStart, t.since = time.Time{}, time.Now()
+			if _, err := m.cfg.Driver.Start(ctx, c.ID); err != nil {
+				// It could not even start: a crash as far as the user is
+				// concerned, with the reason where they look for it.
+				t.restarts++
+				t.state, t.lastLog = proto.InstanceCrashLoop, "gasper: the process could not start: "+err.Error()
+				backoff := min(time.Second<<min(t.restarts-1, 5), 30*time.Second)
+				t.nextStart = time.Now().Add(backoff)
+				m.log.Error("start instance", "container", c.ID, "err", err, "restarts", t.restarts, "backoff", backoff)
+			}
 		}
 	}
 	return t.state
@@ -383,7 +414,12 @@ func (m *Manager) removeContainer(ctx context.Context, id string) {
 func (m *Manager) removeApp(ctx context.Context, app string, cs []container.Status) {
 	m.log.Info("removing app", "app", app, "containers", len(cs))
 	for _, c := range cs {
-		m.removeContainer(ctx, c.ID)
+		m.mu.Lock()
+		busy := m.leaving[c.ID]
+		m.mu.Unlock()
+		if !busy {
+			m.removeContainer(ctx, c.ID)
+		}
 	}
 	m.mu.Lock()
 	imgs := m.images[app]

@@ -30,6 +30,8 @@ type fakeMaster struct {
 	apiTokens map[string]*fakeAPIToken
 	nodes     []api.Node
 	refreshes int
+
+	apps fakeApps
 }
 
 type fakeUser struct {
@@ -153,6 +155,7 @@ func newFakeMaster(t *testing.T) *fakeMaster {
 		writeJSON(w, 201, api.JoinToken{ID: "jt" + strconv.Itoa(m.seq), Token: "gjt_" + strconv.Itoa(m.seq) + "_secret",
 			ExpiresAt: time.Now().Add(d), TunnelAddr: "127.0.0.1:7443"})
 	}))
+	m.appRoutes(mux)
 	m.srv = httptest.NewServer(mux)
 	t.Cleanup(m.srv.Close)
 	return m
@@ -263,15 +266,7 @@ func (m *fakeMaster) authed(admin bool, h func(http.ResponseWriter, *http.Reques
 	return func(w http.ResponseWriter, r *http.Request) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		tok := bearer(r)
-		var u *fakeUser
-		if strings.HasPrefix(tok, "gsp_") {
-			if at, ok := m.apiTokens[tok]; ok && (at.ExpiresAt == nil || time.Now().Before(*at.ExpiresAt)) {
-				u = m.users[at.userID]
-			}
-		} else if a, ok := m.access[tok]; ok && time.Now().Before(a.expires) {
-			u = m.users[a.userID]
-		}
+		u := m.callerLocked(r)
 		if u == nil {
 			writeErr(w, api.Errorf(api.CodeUnauthorized, "invalid or expired token"))
 			return
@@ -282,6 +277,19 @@ func (m *fakeMaster) authed(admin bool, h func(http.ResponseWriter, *http.Reques
 		}
 		h(w, r, u)
 	}
+}
+
+// callerLocked returns the user r's bearer token authenticates, or nil.
+func (m *fakeMaster) callerLocked(r *http.Request) *fakeUser {
+	tok := bearer(r)
+	if strings.HasPrefix(tok, "gsp_") {
+		if at, ok := m.apiTokens[tok]; ok && (at.ExpiresAt == nil || time.Now().Before(*at.ExpiresAt)) {
+			return m.users[at.userID]
+		}
+	} else if a, ok := m.access[tok]; ok && time.Now().Before(a.expires) {
+		return m.users[a.userID]
+	}
+	return nil
 }
 
 func bearer(r *http.Request) string {

@@ -1,5 +1,6 @@
 // Command gasper is the Gasper CLI: it talks to a master's REST API to log
-// in, manage users, API tokens and nodes. See docs/cli.md.
+// in, deploy and manage applications, manage users, API tokens and nodes.
+// See docs/cli.md and docs/apps.md.
 package main
 
 import (

@@ -50,6 +50,10 @@ type globalOptions struct {
 	master string
 	token  string
 
+	// pollInterval is how often waiting commands ask the master how things
+	// stand; 0 means every second.
+	pollInterval time.Duration
+
 	// tokenFromUser is set once client() chose a token given by --token or
 	// GASPER_TOKEN rather than the saved session; errors are explained
 	// differently then.
@@ -97,6 +101,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		newCmdLogin(g, nil),
 		newCmdLogout(g, nil),
 		newCmdWhoAmI(g, nil),
+		newCmdApp(g),
 		newCmdNode(g),
 		newCmdUser(g),
 		newCmdToken(g),

@@ -224,10 +224,14 @@ func (s *Service) view(ctx context.Context, a store.App) (api.App, error) {
 			if in.App != a.Name {
 				continue
 			}
-			started := in.StartedAt
+			var started *time.Time
+			if !in.StartedAt.IsZero() {
+				t := in.StartedAt
+				started = &t
+			}
 			v.Instances = append(v.Instances, api.Instance{ID: in.ID, Node: nodeID, NodeName: byID[nodeID].Hostname,
 				Address: in.Address, Release: in.Release, State: in.State, Restarts: in.Restarts, ExitCode: in.ExitCode,
-				OOMKilled: in.OOMKilled, StartedAt: &started, LastLog: in.LastLog})
+				OOMKilled: in.OOMKilled, StartedAt: started, LastLog: in.LastLog})
 		}
 	}
 	s.mu.Unlock()

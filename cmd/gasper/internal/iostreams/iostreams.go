@@ -24,6 +24,7 @@ type IOStreams struct {
 
 	stdinTTY  bool
 	stdoutTTY bool
+	stderrTTY bool
 	// stdinFd is In's file descriptor when In is a real terminal, else -1;
 	// it is what lets a password be read without echo.
 	stdinFd int
@@ -38,12 +39,13 @@ func System() *IOStreams {
 		s.stdinTTY, s.stdinFd = true, fd
 	}
 	s.stdoutTTY = term.IsTerminal(int(os.Stdout.Fd()))
+	s.stderrTTY = term.IsTerminal(int(os.Stderr.Fd()))
 	return s
 }
 
 // Test returns streams backed by buffers: in is what the command will read,
 // out and errOut collect what it writes. None of them is a terminal until
-// SetStdinTTY or SetStdoutTTY says otherwise.
+// SetStdinTTY, SetStdoutTTY or SetStderrTTY says otherwise.
 func Test() (s *IOStreams, in, out, errOut *bytes.Buffer) {
 	in, out, errOut = &bytes.Buffer{}, &bytes.Buffer{}, &bytes.Buffer{}
 	return &IOStreams{In: in, Out: out, ErrOut: errOut, stdinFd: -1}, in, out, errOut
@@ -60,6 +62,13 @@ func (s *IOStreams) IsStdoutTTY() bool { return s.stdoutTTY }
 
 // SetStdoutTTY overrides whether standard output counts as a terminal (tests).
 func (s *IOStreams) SetStdoutTTY(v bool) { s.stdoutTTY = v }
+
+// IsStderrTTY reports whether standard error is a terminal, where progress
+// (a spinner) may redraw its line.
+func (s *IOStreams) IsStderrTTY() bool { return s.stderrTTY }
+
+// SetStderrTTY overrides whether standard error counts as a terminal (tests).
+func (s *IOStreams) SetStderrTTY(v bool) { s.stderrTTY = v }
 
 // CanPrompt reports whether a person can answer questions: only when
 // standard input is a terminal.

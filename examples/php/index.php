@@ -1,0 +1,3 @@
+<?php
+header('Content-Type: text/plain');
+echo 'php ' . PHP_VERSION . ': hello=' . getenv('GREETING') . "\n";

@@ -1,0 +1,15 @@
+import BaseHTTPServer
+import os
+import platform
+
+
+class Hello(BaseHTTPServer.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = "python2 %s: hello=%s\n" % (platform.python_version(), os.environ.get("GREETING", ""))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write(body)
+
+
+BaseHTTPServer.HTTPServer(("0.0.0.0", int(os.environ.get("PORT", "8080"))), Hello).serve_forever()
