@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/images"
+
 	"gasper/internal/container"
 )
 
@@ -106,7 +108,8 @@ func cleanupNode(t *testing.T, n nodeNet, stateDir string) {
 	is := d.Client().ImageService()
 	imgs, _ := is.List(ctx)
 	for _, img := range imgs {
-		is.Delete(ctx, img.Name)
+		// Synchronous: the namespace can go only once its blobs and snapshots have.
+		is.Delete(ctx, img.Name, images.SynchronousDelete())
 	}
 	d.Client().NamespaceService().Delete(ctx, n.ns)
 	exec.Command("ip", "link", "del", n.bridge).Run()

@@ -51,6 +51,7 @@ cleanup() {
 		stop_containerd "$CONTAINERD_PIDFILE" || true
 	fi
 	summary "$rc"
+	counts
 	exit "$rc"
 }
 trap cleanup EXIT
@@ -62,14 +63,26 @@ setup() {
 	ensure_packages
 	ensure_go
 	mkdir -p "$TEST_DIR/logs" "$TEST_DIR/run"
+	rm -f "$GO_TEST_LOG"
 	ensure_containerd "$CONTAINERD_PIDFILE" "$TEST_DIR/logs/containerd.log"
 	# CONTAINERD_STARTED is 1 only for a containerd started by a test run (this one, or one that
 	# was killed before its trap ran); one left by make up or anybody else is not ours to stop.
 	started_containerd=$CONTAINERD_STARTED
 }
 
+GO_TEST_LOG="$TEST_DIR/logs/go-test.log"
 gotest() {
-	go test -count=1 -timeout "$GO_TEST_TIMEOUT" ./...
+	go test -count=1 -timeout "$GO_TEST_TIMEOUT" ./... 2>&1 | tee "$GO_TEST_LOG"
+}
+
+# counts prints how many Go test packages passed and failed, in the closing
+# line CI reads.
+counts() {
+	[[ -f "$GO_TEST_LOG" ]] || return 0
+	local passed failed
+	passed=$(grep -c '^ok ' "$GO_TEST_LOG" || true)
+	failed=$(grep -cE '^FAIL[[:space:]]+gasper' "$GO_TEST_LOG" || true)
+	printf 'packages: %s passed, %s failed\n' "$passed" "$failed"
 }
 
 # fuzz runs every Fuzz target for FUZZTIME, one at a time, in its own package. `go test -list`

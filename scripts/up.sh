@@ -147,7 +147,20 @@ kill -0 "$pid" 2>/dev/null || {
 }
 note "gasper-agent is connected and its node is ready (pid $pid)"
 
-# 6. What next. Settings that differ from the defaults must be repeated by the user.
+# 6. The example app: deployed once, then only checked (a second make up keeps it).
+EXAMPLE_APP="${GASPER_UP_EXAMPLE:-hello}"
+if gasper app info "$EXAMPLE_APP" >/dev/null 2>&1; then
+	log "example app $EXAMPLE_APP: already deployed"
+else
+	log "deploying the example app $EXAMPLE_APP from examples/static (the first build makes the runtime image: about a minute)"
+	gasper app create "$EXAMPLE_APP" --from "$GASPER_ROOT/examples/static" --env GREETING="from make up" \
+		--wait-timeout 10m >/dev/null || die "deploying the example app failed (see above, and gasper app logs $EXAMPLE_APP)"
+fi
+app_url() { gasper app info "$EXAMPLE_APP" --json 2>/dev/null | sed -n 's/^  "address": "\(.*\)",$/http:\/\/\1/p'; }
+wait_for "the example app $EXAMPLE_APP to serve" "$TIMEOUT" app_url || die "the example app does not serve: gasper app info $EXAMPLE_APP"
+APP_URL="$(app_url)"
+
+# 7. What next. Settings that differ from the defaults must be repeated by the user.
 env_hint=""
 [[ "$UP_DIR" == /var/lib/gasper/up ]] || env_hint="GASPER_UP_DIR=$UP_DIR "
 cli_hint=""
@@ -160,10 +173,15 @@ cat <<EOF
   Admin login    $ADMIN_EMAIL, password from $password_from
   CLI config     $CLI_CONFIG   (already logged in)
 
+  Example app    $EXAMPLE_APP at $APP_URL
+                 (try: curl $APP_URL)
+
   Try:
     export PATH="$BIN:\$PATH"$cli_hint
+    gasper app list
+    gasper app logs $EXAMPLE_APP
+    gasper app create myapp --from examples/python3
     gasper node list
-    gasper whoami
 
   Logs           $LOG_DIR/master.log
                  $LOG_DIR/agent.log
@@ -172,3 +190,4 @@ cat <<EOF
 
 EOF
 gasper node list || true
+printf '\n%s\n' "$APP_URL"
