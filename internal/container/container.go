@@ -371,11 +371,14 @@ func (d *Driver) start(ctx context.Context, c containerd.Container) error {
 	// A process that exited on its own leaves its network attached: release it first.
 	d.teardownNetwork(ctx, id, decodePorts(labels[labelHostPorts]))
 
+	d.portMu.Lock()
 	ports, err := d.assignHostPorts(want)
 	if err != nil {
+		d.portMu.Unlock()
 		return fmt.Errorf("starting container %s: %w", id, err)
 	}
 	ip, err := d.setupNetwork(ctx, id, ports)
+	d.portMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("starting container %s: %w", id, err)
 	}

@@ -93,6 +93,9 @@ type Driver struct {
 
 	mu    sync.Mutex
 	locks map[string]*idLock
+	// portMu serialises choosing host ports and installing their rules, so
+	// two starts in this process cannot pick the same port.
+	portMu sync.Mutex
 }
 
 type idLock struct {

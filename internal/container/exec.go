@@ -132,7 +132,15 @@ func (d *Driver) Exec(ctx context.Context, id string, p ExecSpec) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("exec in container %s: %w", id, err)
 	}
-	// Delete waits for the output copies to drain before we report the exit.
+	// Delete cancels the output copies before it waits for them, which can
+	// drop the last output: let them drain first. A background child that
+	// keeps the pipe open must not hold us forever, hence the bound.
+	drained := make(chan struct{})
+	go func() { proc.IO().Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(5 * time.Second):
+	}
 	if _, err := proc.Delete(bg); err != nil {
 		return int(code), fmt.Errorf("exec in container %s: cleaning up: %w", id, err)
 	}

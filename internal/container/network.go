@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 
 	gocni "github.com/containerd/go-cni"
 	"golang.org/x/sys/unix"
@@ -90,21 +92,65 @@ func (d *Driver) portMappings(ports []Port) []gocni.PortMapping {
 	return out
 }
 
-// assignHostPorts fills in HostPort 0 with a port free on HostIP. The kernel picks it; DNAT rules
-// do not hold a socket, so the port is only known free at the moment it is chosen.
+// assignHostPorts fills in HostPort 0 with a port free on HostIP. The kernel
+// offers one nothing listens on; but published ports are DNAT rules that hold
+// no socket, so the offer is checked against the rules already installed for
+// HostIP (by this process or any other), or two containers would share a port
+// and one would receive the other's traffic. The caller holds d.portMu.
 func (d *Driver) assignHostPorts(ports []Port) ([]Port, error) {
 	out := make([]Port, len(ports))
+	var used map[int]bool
 	for i, p := range ports {
 		if p.HostPort == 0 {
-			hp, err := freePort(d.cfg.HostIP, p.Protocol)
-			if err != nil {
-				return nil, fmt.Errorf("choosing a host port for container port %d: %w", p.ContainerPort, err)
+			if used == nil {
+				used = publishedPorts(d.cfg.HostIP)
+				for _, q := range out[:i] {
+					used[q.HostPort] = true
+				}
 			}
-			p.HostPort = hp
+			for try := 0; ; try++ {
+				hp, err := freePort(d.cfg.HostIP, p.Protocol)
+				if err != nil {
+					return nil, fmt.Errorf("choosing a host port for container port %d: %w", p.ContainerPort, err)
+				}
+				if !used[hp] {
+					p.HostPort = hp
+					used[hp] = true
+					break
+				}
+				if try == 100 {
+					return nil, fmt.Errorf("choosing a host port for container port %d: every port offered is already published", p.ContainerPort)
+				}
+			}
 		}
 		out[i] = p
 	}
 	return out, nil
+}
+
+// publishedPorts lists the ports that NAT rules already send somewhere for
+// hostIP, read from iptables-save.
+func publishedPorts(hostIP string) map[int]bool {
+	used := map[int]bool{}
+	out, err := exec.Command("iptables-save", "-t", "nat").Output()
+	if err != nil {
+		return used
+	}
+	dst := "-d " + hostIP + "/32"
+	for _, line := range strings.Split(string(out), "\n") {
+		if !strings.Contains(line, dst) {
+			continue
+		}
+		fields := strings.Fields(line)
+		for i, f := range fields {
+			if f == "--dport" && i+1 < len(fields) {
+				if n, err := strconv.Atoi(fields[i+1]); err == nil {
+					used[n] = true
+				}
+			}
+		}
+	}
+	return used
 }
 
 func freePort(ip, proto string) (int, error) {

@@ -39,7 +39,17 @@ type ConfigChange struct {
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 func imageConfig(r Recipe) v1.Config {
-	return v1.Config{Env: mergeEnv([]string{defaultPath}, r.Env), Entrypoint: r.Entrypoint, Cmd: r.Cmd, WorkingDir: r.WorkDir, User: r.User}
+	return v1.Config{Env: withPath(r.Env), Entrypoint: r.Entrypoint, Cmd: r.Cmd, WorkingDir: r.WorkDir, User: r.User}
+}
+
+// withPath returns env with defaultPath first when it sets no PATH.
+func withPath(env []string) []string {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "PATH=") {
+			return env
+		}
+	}
+	return append([]string{defaultPath}, env...)
 }
 
 // importImage packs layers and cfg as an image tarball, streams it into
@@ -148,7 +158,7 @@ func (b *Builder) AppendDir(ctx context.Context, base, dir, target, newName stri
 	layers = append(layers, fileLayer{path: layerPath, info: info})
 
 	c := cf.Config
-	c.Env = mergeEnv(mergeEnv([]string{defaultPath}, c.Env), cfg.Env)
+	c.Env = mergeEnv(withPath(c.Env), cfg.Env)
 	if cfg.Entrypoint != nil {
 		c.Entrypoint = cfg.Entrypoint
 	}
