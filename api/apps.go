@@ -46,6 +46,8 @@ type AppConfig struct {
 	// CPUs is the CPU quota in cores; 0 means the master's default.
 	CPUs   float64      `json:"cpus,omitempty"`
 	Health *HealthCheck `json:"health,omitempty"`
+	// RedirectHTTPS makes the proxies answer plain HTTP with a redirect to HTTPS.
+	RedirectHTTPS bool `json:"redirect_https,omitempty"`
 }
 
 // GitSource is where a git-backed app's code comes from.
@@ -73,6 +75,8 @@ type CreateAppRequest struct {
 // rebuild, when build settings change).
 type UpdateAppRequest struct {
 	AppConfig
+	// RedirectHTTPS, when set, turns the HTTP to HTTPS redirect on or off.
+	RedirectHTTPS *bool `json:"redirect_https,omitempty"`
 }
 
 // Instance is one running (or trying to run) container of an app.
@@ -106,7 +110,12 @@ type App struct {
 	EnvNames  []string   `json:"env_names"`
 	Instances []Instance `json:"instances"`
 	// Address is host:port of the first healthy instance, for curl.
-	Address   string    `json:"address,omitempty"`
+	Address string `json:"address,omitempty"`
+	// URLs are where the app answers through the proxies: NAME.DOMAIN and
+	// its custom domains.
+	URLs []string `json:"urls"`
+	// Domains are the app's custom domains.
+	Domains   []string  `json:"domains"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
@@ -150,3 +159,9 @@ type RollbackRequest struct {
 // defines them (a test there keeps the two in step); the master checks names
 // against this list without linking the image builder.
 var Runtimes = []string{"static", "php", "python3", "python2", "nodejs", "golang", "ruby", "rust"}
+
+// DomainRequest is the body of POST /api/v1/apps/{app}/domains.
+type DomainRequest struct {
+	// Domain is a fully qualified name, like www.example.com.
+	Domain string `json:"domain"`
+}

@@ -1,6 +1,9 @@
 package api
 
-import "regexp"
+import (
+	"regexp"
+	"strings"
+)
 
 var labelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
@@ -20,6 +23,21 @@ var envRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 func ValidEnvName(name string) error {
 	if !envRE.MatchString(name) || len(name) > 255 {
 		return Errorf(CodeBadRequest, "environment variable name %q is not valid: use letters, digits and '_', not starting with a digit", name)
+	}
+	return nil
+}
+
+// ValidDomain checks a custom domain: lower-case DNS labels, at least two,
+// at most 253 characters in all.
+func ValidDomain(name string) error {
+	bad := Errorf(CodeBadRequest, "domain %q is not valid: use a lower-case name like www.example.com", name)
+	if len(name) > 253 || !strings.Contains(name, ".") {
+		return bad
+	}
+	for _, label := range strings.Split(name, ".") {
+		if !labelRE.MatchString(label) {
+			return bad
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package master
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,11 +13,13 @@ import (
 	"sync"
 	"time"
 
+	"gasper/api"
 	"gasper/master/apps"
 	"gasper/master/auth"
 	"gasper/master/httpapi"
 	"gasper/master/nodes"
 	"gasper/master/pki"
+	"gasper/master/routing"
 	"gasper/master/secrets"
 	"gasper/master/store"
 	"gasper/master/tunnel"
@@ -50,6 +53,16 @@ type Config struct {
 	RefreshTTL time.Duration
 	// JoinTokenTTL is the default lifetime of join tokens.
 	JoinTokenTTL time.Duration
+	// Domain is the cloud domain: app NAME answers at NAME.Domain.
+	Domain string
+	// DNSTTL is the TTL of the DNS role's answers.
+	DNSTTL time.Duration
+	// ACMEDirectory, if set, is the ACME server custom domains get
+	// certificates from; ACMEEmail is the account's contact and ACMERoot a
+	// PEM file with the ACME server's own root (for a private server).
+	ACMEDirectory string
+	ACMEEmail     string
+	ACMERoot      string
 	// AppMemory and AppCPUs are the limits of apps that ask for none.
 	AppMemory int64
 	AppCPUs   float64
@@ -86,6 +99,12 @@ func (c *Config) Validate() error {
 		_, port, _ := net.SplitHostPort(c.TunnelListen)
 		host, _ := os.Hostname()
 		c.TunnelAdvertise = net.JoinHostPort(host, port)
+	}
+	if err := api.ValidDomain(c.Domain); err != nil {
+		errs = append(errs, fmt.Errorf("--domain: %w", err))
+	}
+	if c.DNSTTL < time.Second || c.DNSTTL > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("--dns-ttl %s: use 1s to 24h", c.DNSTTL))
 	}
 	if c.AppMemory < 16<<20 || c.AppCPUs <= 0 {
 		errs = append(errs, errors.New("--app-memory must be at least 16M and --app-cpus positive"))
@@ -144,7 +163,23 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	cloudCA, err := pki.LoadOrCreateNamedCA(filepath.Join(cfg.DataDir, "cloud-ca"), "Gasper cloud CA")
+	if err != nil {
+		return fmt.Errorf("load the cloud CA: %w", err)
+	}
+	var acme *proto.ACME
+	if cfg.ACMEDirectory != "" {
+		acme = &proto.ACME{DirectoryURL: cfg.ACMEDirectory, Email: cfg.ACMEEmail}
+		if cfg.ACMERoot != "" {
+			b, err := os.ReadFile(cfg.ACMERoot)
+			if err != nil {
+				return fmt.Errorf("--acme-root: %w", err)
+			}
+			acme.RootPEM = string(b)
+		}
+	}
 	var appsvc *apps.Service
+	var router *routing.Router
 	tun := tunnel.New(tunnel.Config{
 		TLS: tlsConf, Authority: reg,
 		Handler: func(nodeID string) http.Handler {
@@ -156,14 +191,20 @@ func Run(ctx context.Context, cfg Config) error {
 		OnConnect: func(nodeID string, facts proto.Facts) {
 			reg.Connected(nodeID, facts)
 			appsvc.NodeConnected(nodeID, facts)
+			router.NodeConnected(nodeID, facts)
 		},
 		OnDisconnect:      reg.Disconnected,
 		HeartbeatInterval: cfg.HeartbeatInterval, Logger: log,
 	})
-	appsvc = apps.New(apps.Config{Store: st, Box: box, Sources: sources, Nodes: reg, Tunnel: tun,
+	appsvc = apps.New(apps.Config{Store: st, Box: box, Sources: sources, Nodes: reg, Tunnel: tun, Domain: cfg.Domain,
 		DefaultMemory: cfg.AppMemory, DefaultCPUs: cfg.AppCPUs, Logger: log})
-	api := httpapi.New(httpapi.Config{
-		Store: st, Signer: signer, Nodes: reg, Apps: appsvc, Tunnel: tun, TunnelAddr: cfg.TunnelAdvertise,
+	router, err = routing.New(routing.Config{Apps: appsvc, Nodes: reg, Tunnel: tun, Domain: cfg.Domain,
+		TTL: uint32(cfg.DNSTTL / time.Second), CA: cloudCA, MasterHost: advHost, ACME: acme, Logger: log})
+	if err != nil {
+		return err
+	}
+	apiServer := httpapi.New(httpapi.Config{
+		Store: st, Signer: signer, Nodes: reg, Apps: appsvc, Tunnel: tun, TunnelAddr: cfg.TunnelAdvertise, CloudCA: cloudCA.CertPEM(),
 		AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, JoinTokenTTL: cfg.JoinTokenTTL,
 		Version: cfg.Version, Logger: log,
 	})
@@ -178,7 +219,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("listen for agents on %s: %w", cfg.TunnelListen, err)
 	}
 	srv := &http.Server{
-		Handler:           api,
+		Handler:           apiServer,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -203,6 +244,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	run("node registry", func() error { return reg.Run(ctx) })
 	run("apps", func() error { return appsvc.Run(ctx) })
+	run("routing", func() error { return router.Run(ctx) })
 	run("tunnel", func() error { return tun.Serve(ctx, tunLn) })
 	run("api", func() error {
 		if err := srv.Serve(apiLn); !errors.Is(err, http.ErrServerClosed) {

@@ -41,6 +41,8 @@ type Config struct {
 	Sources *Sources
 	Nodes   Nodes
 	Tunnel  Tunnel
+	// Domain is the cloud domain: app NAME answers at NAME.Domain.
+	Domain string
 	// DefaultMemory and DefaultCPUs apply to apps that ask for none.
 	DefaultMemory int64
 	DefaultCPUs   float64
@@ -207,6 +209,15 @@ func (s *Service) view(ctx context.Context, a store.App) (api.App, error) {
 	}
 	v := api.App{Name: a.Name, Owner: owner.Email, Config: a.Config, Release: a.Release,
 		EnvNames: slices.Sorted(maps.Keys(env)), Instances: []api.Instance{}, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+	doms, err := s.cfg.Store.Domains(ctx)
+	if err != nil {
+		return api.App{}, err
+	}
+	v.Domains = append([]string{}, doms[a.Name]...)
+	scheme := "https://"
+	for _, host := range append([]string{a.Name + "." + s.cfg.Domain}, v.Domains...) {
+		v.URLs = append(v.URLs, scheme+host)
+	}
 	if a.GitURL != "" {
 		v.Git = &api.GitSource{URL: a.GitURL, Branch: a.GitBranch, HasToken: len(a.GitToken) > 0}
 	}
@@ -595,6 +606,9 @@ func (s *Service) Update(ctx context.Context, who store.User, name string, req a
 	if c.Health != nil {
 		next.Health = c.Health
 	}
+	if req.RedirectHTTPS != nil {
+		next.RedirectHTTPS = *req.RedirectHTTPS
+	}
 	if next, err = s.checkConfig(next); err != nil {
 		return api.Release{}, err
 	}
@@ -691,6 +705,86 @@ func (s *Service) Logs(ctx context.Context, who store.User, name string, follow 
 	}
 	_, err = copyFlush(w, resp.Body)
 	return err
+}
+
+// AddDomain gives an app a custom domain.
+func (s *Service) AddDomain(ctx context.Context, who store.User, name, domain string) (api.App, error) {
+	a, err := s.app(ctx, who, name)
+	if err != nil {
+		return api.App{}, err
+	}
+	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	if err := api.ValidDomain(domain); err != nil {
+		return api.App{}, err
+	}
+	if domain == s.cfg.Domain || strings.HasSuffix(domain, "."+s.cfg.Domain) {
+		return api.App{}, api.Errorf(api.CodeBadRequest, "%s is inside the cloud domain %s, whose names belong to apps: choose a name outside it", domain, s.cfg.Domain)
+	}
+	if err := s.cfg.Store.AddDomain(ctx, a.Name, domain); err != nil {
+		return api.App{}, err
+	}
+	s.audit(ctx, who, "app.domain.add", a.Name, domain)
+	return s.view(ctx, a)
+}
+
+// RemoveDomain takes a custom domain from an app.
+func (s *Service) RemoveDomain(ctx context.Context, who store.User, name, domain string) error {
+	a, err := s.app(ctx, who, name)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Store.RemoveDomain(ctx, a.Name, strings.ToLower(domain)); err != nil {
+		return err
+	}
+	s.audit(ctx, who, "app.domain.remove", a.Name, domain)
+	return nil
+}
+
+// Routes returns every app's route: its host names and the addresses of its
+// healthy instances. Instances of the current release win; while it has
+// none healthy, healthy instances of earlier releases keep serving.
+func (s *Service) Routes(ctx context.Context) ([]proto.Route, error) {
+	as, err := s.cfg.Store.Apps(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	doms, err := s.cfg.Store.Domains(ctx)
+	if err != nil {
+		return nil, err
+	}
+	type pick struct{ current, other []string }
+	backends := map[string]*pick{}
+	release := map[string]int{}
+	for _, a := range as {
+		release[a.Name] = a.Release
+		backends[a.Name] = &pick{}
+	}
+	s.mu.Lock()
+	for _, rep := range s.reports {
+		for _, in := range rep.Instances {
+			p := backends[in.App]
+			if p == nil || in.State != proto.InstanceHealthy || in.Address == "" {
+				continue
+			}
+			if in.Release == release[in.App] {
+				p.current = append(p.current, in.Address)
+			} else {
+				p.other = append(p.other, in.Address)
+			}
+		}
+	}
+	s.mu.Unlock()
+	out := make([]proto.Route, 0, len(as))
+	for _, a := range as {
+		b := backends[a.Name].current
+		if len(b) == 0 {
+			b = backends[a.Name].other
+		}
+		sort.Strings(b)
+		hosts := append([]string{a.Name + "." + s.cfg.Domain}, doms[a.Name]...)
+		out = append(out, proto.Route{App: a.Name, Hosts: hosts, Backends: append([]string{}, b...), RedirectHTTPS: a.Config.RedirectHTTPS})
+	}
+	return out, nil
 }
 
 // Report takes a node's status report.

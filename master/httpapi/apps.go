@@ -111,3 +111,21 @@ func (s *Server) setEnv(r *http.Request, c *caller) (any, error) {
 	}
 	return s.cfg.Apps.SetEnv(r.Context(), c.User, r.PathValue("app"), req)
 }
+
+func (s *Server) addDomain(r *http.Request, c *caller) (any, error) {
+	var req api.DomainRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	return s.cfg.Apps.AddDomain(r.Context(), c.User, r.PathValue("app"), req.Domain)
+}
+
+func (s *Server) removeDomain(r *http.Request, c *caller) (any, error) {
+	return nil, s.cfg.Apps.RemoveDomain(r.Context(), c.User, r.PathValue("app"), r.PathValue("domain"))
+}
+
+func (s *Server) cloudCA(w http.ResponseWriter, _ *http.Request, _ *caller) error {
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	_, err := w.Write(s.cfg.CloudCA)
+	return err
+}

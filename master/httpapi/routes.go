@@ -14,6 +14,9 @@ func (s *Server) routes() []route {
 		{Method: "GET", Path: "/openapi.json", Access: public, Summary: "This API's OpenAPI 3 document",
 			Response: map[string]any{}, Status: http.StatusOK, Handle: s.openAPI},
 
+		{Method: "GET", Path: "/ca", Access: public, Summary: "The cloud CA certificate (PEM) that signs apps' HTTPS certificates",
+			Status: http.StatusOK, Stream: s.cloudCA},
+
 		{Method: "POST", Path: "/auth/login", Access: public, Summary: "Log in with email and password",
 			Request: api.LoginRequest{}, Response: api.Session{}, Status: http.StatusOK, Handle: s.login},
 		{Method: "POST", Path: "/auth/refresh", Access: public, Summary: "Trade a refresh token for a new session pair (the old refresh token is spent)",
@@ -82,6 +85,11 @@ func (s *Server) routes() []route {
 			Response: map[string]string{}, Status: http.StatusOK, Handle: s.getEnv},
 		{Method: "PATCH", Path: "/apps/{app}/env", Access: user, Summary: "Set and unset environment variables; rolls out a new release",
 			Request: api.EnvRequest{}, Response: api.Release{}, Status: http.StatusAccepted, Handle: s.setEnv},
+
+		{Method: "POST", Path: "/apps/{app}/domains", Access: user, Summary: "Give an app a custom domain",
+			Request: api.DomainRequest{}, Response: api.App{}, Status: http.StatusCreated, Handle: s.addDomain},
+		{Method: "DELETE", Path: "/apps/{app}/domains/{domain}", Access: user, Summary: "Take a custom domain from an app",
+			Status: http.StatusNoContent, Handle: s.removeDomain},
 
 		{Method: "GET", Path: "/audit", Access: admin, Summary: "The audit log, newest first",
 			Response: []api.AuditEvent{}, Status: http.StatusOK, Query: []string{"limit"}, Handle: s.listAudit},

@@ -37,6 +37,9 @@ type Config struct {
 	Apps *apps.Service
 	// Tunnel closes removed nodes' tunnels; nil is allowed in tests.
 	Tunnel Tunnel
+	// CloudCA is the PEM certificate of the CA that signs apps' HTTPS
+	// certificates, served at /ca for clients to trust.
+	CloudCA []byte
 	// TunnelAddr is the address agents dial, shown with new join tokens.
 	TunnelAddr string
 	// AccessTTL is the lifetime of an access token (JWT).

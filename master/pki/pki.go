@@ -49,7 +49,12 @@ type CA struct {
 // there if dir holds neither. The directory is made with mode 0700 and the key
 // written with mode 0600. Having only one of the two files is an error: the
 // other was lost, and making a new CA would silently cut off every node.
-func LoadOrCreateCA(dir string) (*CA, error) {
+func LoadOrCreateCA(dir string) (*CA, error) { return LoadOrCreateNamedCA(dir, "Gasper tunnel CA") }
+
+// LoadOrCreateNamedCA is LoadOrCreateCA for a CA with the given common name
+// (the master has two: the tunnel's, and the cloud's that signs apps' HTTPS
+// certificates, so a proxy's certificate can never pass for the master's).
+func LoadOrCreateNamedCA(dir, name string) (*CA, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the CA directory: %w", err)
 	}
@@ -64,7 +69,7 @@ func LoadOrCreateCA(dir string) (*CA, error) {
 		}
 		return ca, nil
 	case errors.Is(certErr, fs.ErrNotExist) && errors.Is(keyErr, fs.ErrNotExist):
-		return createCA(certPath, keyPath)
+		return createCA(certPath, keyPath, name)
 	case certErr != nil && !errors.Is(certErr, fs.ErrNotExist):
 		return nil, fmt.Errorf("reading the tunnel CA certificate: %w", certErr)
 	case keyErr != nil && !errors.Is(keyErr, fs.ErrNotExist):
@@ -74,7 +79,7 @@ func LoadOrCreateCA(dir string) (*CA, error) {
 	}
 }
 
-func createCA(certPath, keyPath string) (*CA, error) {
+func createCA(certPath, keyPath, name string) (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generating the tunnel CA key: %w", err)
@@ -86,7 +91,7 @@ func createCA(certPath, keyPath string) (*CA, error) {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "Gasper tunnel CA", Organization: []string{"Gasper"}},
+		Subject:               pkix.Name{CommonName: name, Organization: []string{"Gasper"}},
 		NotBefore:             now.Add(-clockSkew),
 		NotAfter:              now.Add(caValidity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
@@ -156,37 +161,9 @@ func (ca *CA) Certificate() *x509.Certificate { return ca.cert }
 // TunnelServerName and for extraSANs (IP addresses or DNS names), and sends the
 // CA certificate along so a joining agent can check it against its token.
 func (ca *CA) ServerTLSConfig(extraSANs ...string) (*tls.Config, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, key, err := ca.issue(append([]string{TunnelServerName}, extraSANs...), serverValidity)
 	if err != nil {
-		return nil, fmt.Errorf("generating the tunnel server key: %w", err)
-	}
-	serial, err := randomSerial()
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: TunnelServerName, Organization: []string{"Gasper"}},
-		NotBefore:    now.Add(-clockSkew),
-		NotAfter:     now.Add(serverValidity),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{TunnelServerName},
-	}
-	for _, san := range extraSANs {
-		if san == "" {
-			continue
-		}
-		if ip := net.ParseIP(san); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, san)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		return nil, fmt.Errorf("signing the tunnel server certificate: %w", err)
+		return nil, fmt.Errorf("making the tunnel server certificate: %w", err)
 	}
 	leaf, err := x509.ParseCertificate(der)
 	if err != nil {
@@ -200,6 +177,60 @@ func (ca *CA) ServerTLSConfig(extraSANs ...string) (*tls.Config, error) {
 			Leaf:        leaf,
 		}},
 	}, nil
+}
+
+// IssuePEM signs a server certificate for names (DNS names, wildcards such
+// as *.apps.example.com, or IP addresses), valid for validity, and returns
+// the chain (leaf, then the CA) and the key in PEM.
+func (ca *CA) IssuePEM(names []string, validity time.Duration) (certPEM, keyPEM []byte, err error) {
+	der, key, err := ca.issue(names, validity)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	certPEM = append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), ca.certPEM...)
+	return certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
+}
+
+func (ca *CA) issue(names []string, validity time.Duration) ([]byte, *ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("generating a key: %w", err)
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{Organization: []string{"Gasper"}},
+		NotBefore:    now.Add(-clockSkew),
+		NotAfter:     now.Add(validity),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	for _, san := range names {
+		if san == "" {
+			continue
+		}
+		if tmpl.Subject.CommonName == "" {
+			tmpl.Subject.CommonName = san
+		}
+		if ip := net.ParseIP(san); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, san)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("signing a certificate: %w", err)
+	}
+	return der, key, nil
 }
 
 func randomSerial() (*big.Int, error) {
