@@ -2,7 +2,6 @@ package master
 
 import (
 	"context"
-
 	"errors"
 	"fmt"
 	"log/slog"
