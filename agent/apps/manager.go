@@ -47,6 +47,10 @@ type Config struct {
 	// HealthTimeout is how long a new instance may take to become healthy
 	// before it counts as failing; the old instance keeps serving meanwhile.
 	HealthTimeout time.Duration
+	// Drain is how long a replaced instance keeps running after its
+	// successor is healthy, so proxies move to the new one before the old
+	// one stops; default 5s.
+	Drain time.Duration
 	Logger        *slog.Logger
 }
 
@@ -62,12 +66,14 @@ type Manager struct {
 	images  map[string][]string      // app -> images built here
 	leaving map[string]bool          // containers being stopped in the background
 	wake    chan struct{}
+	changed bool       // an instance changed state: report at once
 	buildMu sync.Mutex // one build at a time: builds are heavy on small nodes
 }
 
 // tracked is what the manager remembers of a container between passes.
 type tracked struct {
 	state     string
+	healthyAt time.Time // when it last became healthy
 	restarts  int
 	nextStart time.Time // when a crashed instance may be started again
 	since     time.Time // when it was (re)started
@@ -85,6 +91,9 @@ type stateFile struct {
 func New(cfg Config) (*Manager, error) {
 	if cfg.HealthTimeout == 0 {
 		cfg.HealthTimeout = 2 * time.Minute
+	}
+	if cfg.Drain == 0 {
+		cfg.Drain = 5 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -172,7 +181,11 @@ func (m *Manager) Run(ctx context.Context) error {
 	lastReport := time.Time{}
 	for {
 		m.reconcile(ctx)
-		if time.Since(lastReport) >= 2*time.Second {
+		m.mu.Lock()
+		changed := m.changed
+		m.changed = false
+		m.mu.Unlock()
+		if changed || time.Since(lastReport) >= 2*time.Second {
 			m.report(ctx)
 			lastReport = time.Now()
 		}
@@ -247,11 +260,13 @@ func (m *Manager) converge(ctx context.Context, spec proto.AppSpec, cs []contain
 		}
 		cur = &st
 	}
-	state := m.check(ctx, spec, *cur)
-	if state == proto.InstanceHealthy {
+	state, healthyFor := m.check(ctx, spec, *cur)
+	if state == proto.InstanceHealthy && healthyFor >= m.cfg.Drain {
 		for _, c := range old {
 			m.retire(ctx, c.ID)
 		}
+	} else if state == proto.InstanceHealthy && len(old) > 0 {
+		time.AfterFunc(m.cfg.Drain-healthyFor, m.poke)
 	}
 }
 
@@ -312,8 +327,9 @@ func containerID(app string, release int) string {
 }
 
 // check updates a container's tracked state: health while it runs, restart
-// with backoff when it exited.
-func (m *Manager) check(ctx context.Context, spec proto.AppSpec, c container.Status) string {
+// with backoff when it exited. It returns the state and, when healthy, for
+// how long it has been.
+func (m *Manager) check(ctx context.Context, spec proto.AppSpec, c container.Status) (string, time.Duration) {
 	m.mu.Lock()
 	t := m.track[c.ID]
 	if t == nil { // adopted from an earlier run of the agent
@@ -322,9 +338,20 @@ func (m *Manager) check(ctx context.Context, spec proto.AppSpec, c container.Sta
 	}
 	m.mu.Unlock()
 
+	before := t.state
+	defer func() {
+		if t.state != before {
+			m.mu.Lock()
+			m.changed = true
+			m.mu.Unlock()
+		}
+	}()
 	switch c.State {
 	case container.StateRunning:
 		if m.healthy(ctx, spec, c) {
+			if t.state != proto.InstanceHealthy {
+				t.healthyAt = time.Now()
+			}
 			t.state = proto.InstanceHealthy
 			t.lastLog = ""
 		} else if t.state == proto.InstanceHealthy || time.Since(t.since) > m.cfg.HealthTimeout {
@@ -357,7 +384,10 @@ func (m *Manager) check(ctx context.Context, spec proto.AppSpec, c container.Sta
 			}
 		}
 	}
-	return t.state
+	if t.state == proto.InstanceHealthy {
+		return t.state, time.Since(t.healthyAt)
+	}
+	return t.state, 0
 }
 
 func (m *Manager) healthy(ctx context.Context, spec proto.AppSpec, c container.Status) bool {

@@ -186,3 +186,28 @@ func (c *Client) SetEnv(ctx context.Context, app string, req api.EnvRequest) (*a
 	}
 	return &r, nil
 }
+
+// AddDomain gives an app a custom domain.
+func (c *Client) AddDomain(ctx context.Context, app, domain string) (*api.App, error) {
+	var a api.App
+	if err := c.do(ctx, http.MethodPost, appPath(app, "domains"), api.DomainRequest{Domain: domain}, &a, true); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// RemoveDomain takes a custom domain from an app.
+func (c *Client) RemoveDomain(ctx context.Context, app, domain string) error {
+	return c.do(ctx, http.MethodDelete, appPath(app, "domains", url.PathEscape(domain)), nil, nil, true)
+}
+
+// CloudCA returns the PEM certificate of the CA that signs apps' HTTPS
+// certificates.
+func (c *Client) CloudCA(ctx context.Context) ([]byte, error) {
+	resp, err := c.doStream(ctx, http.MethodGet, "/ca", nil, "", "application/x-pem-file")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+}

@@ -31,6 +31,7 @@ or as -a/--app NAME.`,
 		newCmdAppEnv(g),
 		newCmdAppReleases(g, nil),
 		newCmdAppRollback(g, nil),
+		newCmdAppDomain(g),
 	)
 	return cmd
 }

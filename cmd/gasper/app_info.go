@@ -75,6 +75,7 @@ func runAppInfo(cmd *cobra.Command, opts *appInfoOptions) error {
 		"Status", describeStatus(a),
 		"Release", releaseLabel(a.Release),
 		"Address", addressLabel(a.Address),
+		"URLs", or(strings.Join(a.URLs, " "), "-"),
 		"Source", source,
 		"Runtime", runtimeLabel(cfg.Runtime),
 		"Build command", or(cfg.BuildCmd, "(runtime's)"),

@@ -114,7 +114,10 @@ func (r *rollout) run(ctx context.Context) error {
 		fmt.Fprintf(errOut, "%s is running release %d, without an address yet; see: gasper app info %s\n", a.Name, a.Release, a.Name)
 		return nil
 	}
-	fmt.Fprintf(errOut, "%s is running release %d at:\n", a.Name, a.Release)
+	for _, u := range a.URLs {
+		fmt.Fprintf(errOut, "Through the proxies: %s\n", u)
+	}
+	fmt.Fprintf(errOut, "%s is running release %d, directly at:\n", a.Name, a.Release)
 	_, err = fmt.Fprintf(r.g.io.Out, "http://%s\n", a.Address)
 	return err
 }

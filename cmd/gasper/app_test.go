@@ -89,7 +89,7 @@ func TestAppCreateFromDir(t *testing.T) {
 		t.Errorf("stdout = %q, want the address alone", r.stdout)
 	}
 	for _, want := range []string{"Packed " + dir + ": 3 files, ", "Created app web\n",
-		"==> Detected runtime static\ncopying files\n==> build succeeded in 1.5s\n", "web is running release 1 at:\n"} {
+		"==> Detected runtime static\ncopying files\n==> build succeeded in 1.5s\n", "web is running release 1, directly at:\n"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr does not contain %q:\n%s", want, r.stderr)
 		}

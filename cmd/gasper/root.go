@@ -105,6 +105,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		newCmdNode(g),
 		newCmdUser(g),
 		newCmdToken(g),
+		newCmdCA(g, nil),
 		newCmdVersion(g),
 	)
 	return root

@@ -1,0 +1,205 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// stateKey carries a *reqState in a request's context from serveHTTP to
+// the round tripper and the error handler.
+type stateKey struct{}
+
+// reqState is what one request learns on its way through: the route it
+// matched and the backend that answered, for retries and the access log.
+type reqState struct {
+	route   *route
+	app     string
+	backend string
+}
+
+// dialError marks a failure to connect to a backend: nothing reached the
+// backend, so the request can go to another one.
+type dialError struct {
+	backend string
+	err     error
+}
+
+func (e *dialError) Error() string { return fmt.Sprintf("connecting to %s: %v", e.backend, e.err) }
+func (e *dialError) Unwrap() error { return e.err }
+
+// errNoBackend is returned when every backend of a route refused or timed out.
+var errNoBackend = errors.New("no backend could be reached")
+
+// backendPlaceholder is the URL host of outgoing requests until the round
+// tripper picks a backend.
+const backendPlaceholder = "backend.invalid"
+
+func (p *Proxy) setupForwarding() {
+	dialer := &net.Dialer{Timeout: p.cfg.DialTimeout, KeepAlive: 30 * time.Second}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, &dialError{backend: addr, err: err}
+		}
+		return c, nil
+	}
+	p.h1 = &http.Transport{
+		DialContext:           dial,
+		MaxIdleConns:          0, // no global cap; per backend below
+		MaxIdleConnsPerHost:   p.cfg.MaxIdleConnsPerBackend,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: p.cfg.ResponseHeaderTimeout,
+		ExpectContinueTimeout: time.Second,
+		// The client's Accept-Encoding goes through untouched; the proxy
+		// must not decompress on its own.
+		DisableCompression: true,
+		WriteBufferSize:    32 << 10,
+		ReadBufferSize:     32 << 10,
+	}
+	// gRPC needs HTTP/2 to the backend; backends are plain, so that is h2c
+	// with prior knowledge.
+	var h2 http.Protocols
+	h2.SetUnencryptedHTTP2(true)
+	p.h2c = &http.Transport{
+		DialContext:        dial,
+		Protocols:          &h2,
+		IdleConnTimeout:    90 * time.Second,
+		DisableCompression: true,
+		HTTP2: &http.HTTP2Config{
+			// Detect dead backend connections under long streams.
+			PingTimeout:     15 * time.Second,
+			SendPingTimeout: 30 * time.Second,
+		},
+	}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:      p.rewrite,
+		Transport:    roundTripper{p},
+		BufferPool:   bufPool{},
+		ErrorHandler: p.proxyError,
+		ErrorLog:     serverErrorLog(p.log),
+		// Zero still flushes at once for streams of unknown length and
+		// text/event-stream (ReverseProxy's own rule); gRPC responses have
+		// no Content-Length, so they are flushed per write.
+		FlushInterval: 0,
+	}
+}
+
+// rewrite prepares the outgoing request. Incoming X-Forwarded-* and
+// Forwarded headers are dropped by ReverseProxy before this runs: at the
+// edge they come from the client and cannot be trusted, so the backend
+// sees only what this proxy observed.
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	pr.Out.URL.Scheme = "http"
+	pr.Out.URL.Host = backendPlaceholder
+	pr.Out.Host = pr.In.Host // apps see the name they were reached by
+	pr.SetXForwarded()
+}
+
+// isGRPC reports a gRPC request, which must reach the backend over HTTP/2.
+func isGRPC(r *http.Request) bool {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return r.ProtoMajor == 2 && (ct == "application/grpc" || strings.HasPrefix(ct, "application/grpc+"))
+}
+
+// roundTripper picks a backend for each request and moves on to the next
+// when one cannot be connected to, as long as no byte of the request body
+// was read: a redeploy that takes an instance away costs no request.
+type roundTripper struct{ p *Proxy }
+
+func (t roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	st, _ := req.Context().Value(stateKey{}).(*reqState)
+	if st == nil || st.route == nil {
+		return nil, errors.New("proxy: request without route")
+	}
+	tr := t.p.h1
+	if isGRPC(req) {
+		tr = t.p.h2c
+	}
+	var body *trackedBody
+	if req.Body != nil && req.Body != http.NoBody {
+		body = &trackedBody{rc: req.Body}
+		req.Body = body
+	}
+	rt := st.route
+	n := uint64(len(rt.backends))
+	first := rt.next.Add(1)
+	var lastErr error
+	for i := range n {
+		b := rt.backends[(first+i)%n]
+		out := *req
+		u := *req.URL
+		u.Host = b
+		out.URL = &u
+		st.backend = b
+		resp, err := tr.RoundTrip(&out)
+		if err == nil {
+			return resp, nil
+		}
+		var de *dialError
+		if !errors.As(err, &de) || (body != nil && body.read.Load()) {
+			return nil, err
+		}
+		t.p.log.Warn("backend unreachable, trying the next", "app", rt.app, "backend", b, "err", err)
+		lastErr = err
+	}
+	if body != nil {
+		body.rc.Close()
+	}
+	return nil, fmt.Errorf("%w for %s: %w", errNoBackend, rt.app, lastErr)
+}
+
+// trackedBody records whether a request body was read from, and keeps it
+// open when a failed round trip closes it, so the next backend can have it.
+type trackedBody struct {
+	rc   io.ReadCloser
+	read atomic.Bool
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	b.read.Store(true)
+	return b.rc.Read(p)
+}
+
+// Close is left to the server, which closes request bodies when the
+// handler returns.
+func (b *trackedBody) Close() error { return nil }
+
+// proxyError maps a failed forward to a status page.
+func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	st, _ := r.Context().Value(stateKey{}).(*reqState)
+	app := ""
+	if st != nil {
+		app = st.app
+	}
+	var ne net.Error
+	switch {
+	case r.Context().Err() != nil:
+		// The client left; nobody reads this answer.
+		w.WriteHeader(499)
+	case errors.Is(err, errNoBackend):
+		page(w, http.StatusBadGateway, "no instance of %s could be reached", app)
+	case errors.As(err, &ne) && ne.Timeout():
+		page(w, http.StatusGatewayTimeout, "%s did not answer in time", app)
+	default:
+		p.log.Warn("forwarding failed", "app", app, "err", err)
+		page(w, http.StatusBadGateway, "%s answered with an error", app)
+	}
+}
+
+// bufPool recycles the copy buffers of response bodies.
+type bufPool struct{}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufPool) Get() []byte  { return *(copyBufs.Get().(*[]byte)) }
+func (bufPool) Put(b []byte) { copyBufs.Put(&b) }
