@@ -104,7 +104,9 @@ type App struct {
 	StatusReason string    `json:"status_reason,omitempty"`
 	Config       AppConfig `json:"config"`
 	// Release is the current release's number (0: none yet).
-	Release int        `json:"release"`
+	Release int `json:"release"`
+	// Runtime is the current release's runtime, as detected or chosen.
+	Runtime string     `json:"runtime,omitempty"`
 	Git     *GitSource `json:"git,omitempty"`
 	// EnvNames lists the environment variables set (values: GET .../env).
 	EnvNames  []string   `json:"env_names"`

@@ -9,12 +9,15 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	mdns "github.com/miekg/dns"
+	"golang.org/x/sys/unix"
 
 	"gasper/proto"
 )
@@ -175,19 +178,19 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	defer s.running.Store(false)
 
-	pc, ln, err := listen(s.cfg.Addr)
+	pcs, ln, err := listen(s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("running dns server: %w", err)
 	}
-	addr := pc.LocalAddr().String()
+	addr := ln.Addr().String()
 	s.addr.Store(&addr)
 	s.log.Info("serving", "addr", addr, "upstreams", s.fwd.upstreams)
 
-	servers := []*mdns.Server{
+	servers := []*mdns.Server{{Listener: ln, Handler: s}}
+	for _, pc := range pcs {
 		// UDPSize is the read buffer: room for queries with large EDNS
 		// options, not only the 512 bytes of plain DNS.
-		{PacketConn: pc, Handler: s, UDPSize: 4096},
-		{Listener: ln, Handler: s},
+		servers = append(servers, &mdns.Server{PacketConn: pc, Handler: s, UDPSize: 4096})
 	}
 	errc := make(chan error, len(servers))
 	for _, srv := range servers {
@@ -209,34 +212,72 @@ func (s *Server) Run(ctx context.Context) error {
 		// the one runErr reports.
 		_ = srv.ShutdownContext(shutCtx)
 	}
-	pc.Close()
+	closeAll(pcs)
 	ln.Close()
 	return runErr
 }
 
 // listen binds UDP and TCP on the same address; with port 0 it retries
-// until the port UDP got is free for TCP too.
-func listen(addr string) (net.PacketConn, net.Listener, error) {
+// until the port UDP got is free for TCP too. It opens one UDP socket per
+// CPU on the same port (SO_REUSEPORT): one socket's single reader is what
+// limits a Go DNS server, and the kernel spreads clients over the sockets.
+// TCP is bound without SO_REUSEPORT, so a second server on the same address
+// still fails to start.
+func listen(addr string) ([]net.PacketConn, net.Listener, error) {
 	host, port, _ := net.SplitHostPort(addr)
+	n := max(1, runtime.GOMAXPROCS(0))
 	for range 20 {
-		pc, err := net.ListenPacket("udp", addr)
+		pcs, err := listenUDP(addr, n)
 		if err != nil {
-			return nil, nil, fmt.Errorf("listening on udp %s: %w", addr, err)
+			return nil, nil, err
 		}
 		bound := addr
 		if port == "0" {
-			bound = net.JoinHostPort(host, strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port))
+			bound = net.JoinHostPort(host, strconv.Itoa(pcs[0].LocalAddr().(*net.UDPAddr).Port))
 		}
 		ln, err := net.Listen("tcp", bound)
 		if err == nil {
-			return pc, ln, nil
+			return pcs, ln, nil
 		}
-		pc.Close()
+		closeAll(pcs)
 		if port != "0" {
 			return nil, nil, fmt.Errorf("listening on tcp %s: %w", addr, err)
 		}
 	}
 	return nil, nil, fmt.Errorf("listening on %s: no port free for both udp and tcp", addr)
+}
+
+// listenUDP opens n UDP sockets sharing one address.
+func listenUDP(addr string, n int) ([]net.PacketConn, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	var pcs []net.PacketConn
+	for i := range n {
+		pc, err := lc.ListenPacket(context.Background(), "udp", addr)
+		if err != nil {
+			closeAll(pcs)
+			return nil, fmt.Errorf("listening on udp %s: %w", addr, err)
+		}
+		pcs = append(pcs, pc)
+		if i == 0 {
+			addr = pc.LocalAddr().String() // the others join the port the first got
+		}
+	}
+	return pcs, nil
+}
+
+func closeAll(pcs []net.PacketConn) {
+	for _, pc := range pcs {
+		pc.Close()
+	}
 }
 
 // writeFileAtomic writes v as JSON to path through a temporary file and a

@@ -119,7 +119,7 @@ func startProxy(t *testing.T, t0 proto.RouteTable, tweak func(*Config)) *running
 		HTTPAddr:  plain.Addr().String(),
 		HTTPSAddr: secure.Addr().String(),
 		StateDir:  dir,
-		Logger:    slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:    slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	}
 	if tweak != nil {
 		tweak(&cfg)

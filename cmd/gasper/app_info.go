@@ -77,7 +77,7 @@ func runAppInfo(cmd *cobra.Command, opts *appInfoOptions) error {
 		"Address", addressLabel(a.Address),
 		"URLs", or(strings.Join(a.URLs, " "), "-"),
 		"Source", source,
-		"Runtime", runtimeLabel(cfg.Runtime),
+		"Runtime", or(a.Runtime, runtimeLabel(cfg.Runtime)),
 		"Build command", or(cfg.BuildCmd, "(runtime's)"),
 		"Start command", or(cfg.StartCmd, "(runtime's)"),
 		"Port", portLabel(cfg.Port),

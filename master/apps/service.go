@@ -248,8 +248,17 @@ func (s *Service) view(ctx context.Context, a store.App) (api.App, error) {
 	s.mu.Unlock()
 	sort.Slice(v.Instances, func(i, j int) bool { return v.Instances[i].ID < v.Instances[j].ID })
 	var latest *store.Release
-	if rs, err := s.cfg.Store.Releases(ctx, a.Name); err == nil && len(rs) > 0 {
+	rs, err := s.cfg.Store.Releases(ctx, a.Name)
+	if err != nil {
+		return api.App{}, err
+	}
+	if len(rs) > 0 {
 		latest = &rs[0]
+	}
+	for _, r := range rs {
+		if r.Number == a.Release {
+			v.Runtime = r.Runtime
+		}
 	}
 	v.Status, v.StatusReason = status(a, latest, v.Instances, byID[a.NodeID])
 	for _, in := range v.Instances {
