@@ -20,7 +20,7 @@ export GASPER_ROOT
 #   tmux openssh-client procps       terminal tests, the ssh role's tests, ps/pgrep in tests
 GASPER_PACKAGES=(
 	containerd runc containernetworking-plugins iptables iproute2 debootstrap
-	ca-certificates git curl tmux openssh-client procps busybox-static
+	ca-certificates git curl tmux openssh-client procps busybox-static tini
 )
 
 # The containerd socket every Gasper component and test looks for.

@@ -151,7 +151,7 @@ func (m *Manager) runBuild(ctx context.Context, req proto.BuildRequest, rt runti
 	err := m.cfg.Driver.Create(ctx, container.Spec{
 		ID: id, Image: base, Args: []string{"sh", "-c", cmd}, Env: env, WorkDir: runtimes.AppDir,
 		Labels:      map[string]string{labelApp: req.App, labelBuild: strconv.Itoa(req.Release)},
-		MemoryBytes: req.MemoryBytes, CPUs: req.CPUs, Mounts: mounts,
+		MemoryBytes: req.MemoryBytes, CPUs: req.CPUs, Mounts: mounts, Init: true,
 	})
 	if err != nil {
 		return fmt.Errorf("create build container: %w", err)

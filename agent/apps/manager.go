@@ -50,8 +50,8 @@ type Config struct {
 	// Drain is how long a replaced instance keeps running after its
 	// successor is healthy, so proxies move to the new one before the old
 	// one stops; default 5s.
-	Drain time.Duration
-	Logger        *slog.Logger
+	Drain  time.Duration
+	Logger *slog.Logger
 }
 
 // Manager runs the app role. Create it with New, register its routes and

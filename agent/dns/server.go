@@ -9,21 +9,21 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	mdns "github.com/miekg/dns"
-	"golang.org/x/sys/unix"
 
 	"gasper/proto"
 )
 
 // zoneFile is the name of the zone kept in Config.StateDir.
 const zoneFile = "zone.json"
+
+// udpBuffer is the socket buffer size asked for the UDP socket.
+const udpBuffer = 4 << 20
 
 // resolvConf is where upstreams come from when Config.Upstreams is empty;
 // a variable so tests can point it elsewhere.
@@ -178,7 +178,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	defer s.running.Store(false)
 
-	pcs, ln, err := listen(s.cfg.Addr)
+	pc, ln, err := listen(s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("running dns server: %w", err)
 	}
@@ -186,11 +186,11 @@ func (s *Server) Run(ctx context.Context) error {
 	s.addr.Store(&addr)
 	s.log.Info("serving", "addr", addr, "upstreams", s.fwd.upstreams)
 
-	servers := []*mdns.Server{{Listener: ln, Handler: s}}
-	for _, pc := range pcs {
+	servers := []*mdns.Server{
 		// UDPSize is the read buffer: room for queries with large EDNS
 		// options, not only the 512 bytes of plain DNS.
-		servers = append(servers, &mdns.Server{PacketConn: pc, Handler: s, UDPSize: 4096})
+		{PacketConn: pc, Handler: s, UDPSize: 4096},
+		{Listener: ln, Handler: s},
 	}
 	errc := make(chan error, len(servers))
 	for _, srv := range servers {
@@ -212,72 +212,44 @@ func (s *Server) Run(ctx context.Context) error {
 		// the one runErr reports.
 		_ = srv.ShutdownContext(shutCtx)
 	}
-	closeAll(pcs)
+	pc.Close()
 	ln.Close()
 	return runErr
 }
 
 // listen binds UDP and TCP on the same address; with port 0 it retries
-// until the port UDP got is free for TCP too. It opens one UDP socket per
-// CPU on the same port (SO_REUSEPORT): one socket's single reader is what
-// limits a Go DNS server, and the kernel spreads clients over the sockets.
-// TCP is bound without SO_REUSEPORT, so a second server on the same address
-// still fails to start.
-func listen(addr string) ([]net.PacketConn, net.Listener, error) {
+// until the port UDP got is free for TCP too. One UDP socket is enough: on
+// the 2-core machine bench/dns measured no gain from one socket per CPU
+// (SO_REUSEPORT), and without it a second server on the same address fails
+// to start instead of silently sharing the traffic.
+func listen(addr string) (net.PacketConn, net.Listener, error) {
 	host, port, _ := net.SplitHostPort(addr)
-	n := max(1, runtime.GOMAXPROCS(0))
 	for range 20 {
-		pcs, err := listenUDP(addr, n)
+		pc, err := net.ListenPacket("udp", addr)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("listening on udp %s: %w", addr, err)
 		}
 		bound := addr
 		if port == "0" {
-			bound = net.JoinHostPort(host, strconv.Itoa(pcs[0].LocalAddr().(*net.UDPAddr).Port))
+			bound = net.JoinHostPort(host, strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port))
+		}
+		if u, ok := pc.(*net.UDPConn); ok {
+			// Bursts of queries overflow the default buffer (about 200
+			// KiB) before the reader drains it; the kernel caps this at
+			// net.core.rmem_max, which is fine.
+			_ = u.SetReadBuffer(udpBuffer)
+			_ = u.SetWriteBuffer(udpBuffer)
 		}
 		ln, err := net.Listen("tcp", bound)
 		if err == nil {
-			return pcs, ln, nil
+			return pc, ln, nil
 		}
-		closeAll(pcs)
+		pc.Close()
 		if port != "0" {
 			return nil, nil, fmt.Errorf("listening on tcp %s: %w", addr, err)
 		}
 	}
 	return nil, nil, fmt.Errorf("listening on %s: no port free for both udp and tcp", addr)
-}
-
-// listenUDP opens n UDP sockets sharing one address.
-func listenUDP(addr string, n int) ([]net.PacketConn, error) {
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	var pcs []net.PacketConn
-	for i := range n {
-		pc, err := lc.ListenPacket(context.Background(), "udp", addr)
-		if err != nil {
-			closeAll(pcs)
-			return nil, fmt.Errorf("listening on udp %s: %w", addr, err)
-		}
-		pcs = append(pcs, pc)
-		if i == 0 {
-			addr = pc.LocalAddr().String() // the others join the port the first got
-		}
-	}
-	return pcs, nil
-}
-
-func closeAll(pcs []net.PacketConn) {
-	for _, pc := range pcs {
-		pc.Close()
-	}
 }
 
 // writeFileAtomic writes v as JSON to path through a temporary file and a

@@ -210,12 +210,11 @@ func TestEDNSVersionAndMalformedQueries(t *testing.T) {
 
 func TestForwardingCachesAndHonoursTTL(t *testing.T) {
 	u := startUpstream(t, "127.0.0.2")
-	s, addr := startServer(t, Config{Upstreams: []string{u.addr}})
+	clock := &fakeClock{now: time.Unix(1_000_000, 0)}
+	s, addr := startServer(t, Config{Upstreams: []string{u.addr}}, func(s *Server) { s.fwd.now = clock.Now })
 	if err := s.SetZone(testZone()); err != nil {
 		t.Fatal(err)
 	}
-	clock := &fakeClock{now: time.Unix(1_000_000, 0)}
-	s.fwd.now = clock.Now
 
 	r := query(t, "udp", addr, "example.org.", mdns.TypeA, 0)
 	want := summary{Rcode: "NOERROR", Answer: []string{"example.org. 60 IN A 192.0.2.1"}}

@@ -23,14 +23,15 @@ import (
 )
 
 // loopbackDNS answers every A question with 127.0.0.1, so pebble's
-// validation authority reaches the proxy under test for any name.
+// validation authority reaches the proxy under test for any name. Pebble
+// asks over TCP.
 func loopbackDNS(t *testing.T) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+	srv := &dns.Server{Listener: ln, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(q)
 		for _, question := range q.Question {
@@ -45,7 +46,7 @@ func loopbackDNS(t *testing.T) string {
 	})}
 	go func() { _ = srv.ActivateAndServe() }()
 	t.Cleanup(func() { _ = srv.Shutdown() })
-	return pc.LocalAddr().String()
+	return ln.Addr().String()
 }
 
 // TestACMEWithPebble gets a certificate from a real ACME server (pebble,

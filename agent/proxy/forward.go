@@ -107,8 +107,11 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 
 // isGRPC reports a gRPC request, which must reach the backend over HTTP/2.
 func isGRPC(r *http.Request) bool {
+	if r.ProtoMajor != 2 {
+		return false
+	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	return r.ProtoMajor == 2 && (ct == "application/grpc" || strings.HasPrefix(ct, "application/grpc+"))
+	return ct == "application/grpc" || strings.HasPrefix(ct, "application/grpc+")
 }
 
 // roundTripper picks a backend for each request and moves on to the next

@@ -119,7 +119,7 @@ func startProxy(t *testing.T, t0 proto.RouteTable, tweak func(*Config)) *running
 		HTTPAddr:  plain.Addr().String(),
 		HTTPSAddr: secure.Addr().String(),
 		StateDir:  dir,
-		Logger:    slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Logger:    slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	if tweak != nil {
 		tweak(&cfg)
@@ -173,8 +173,8 @@ func (r *running) client(h2 bool) *http.Client {
 			}
 			return d.DialContext(ctx, network, r.httpAddr)
 		},
-		TLSClientConfig:   &tls.Config{RootCAs: r.ca.pool},
-		ForceAttemptHTTP2: h2,
+		TLSClientConfig:    &tls.Config{RootCAs: r.ca.pool},
+		ForceAttemptHTTP2:  h2,
 		DisableCompression: true,
 	}
 	if !h2 {
@@ -246,4 +246,3 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-

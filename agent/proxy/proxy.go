@@ -116,6 +116,9 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &reqState{}
 	host := hostOf(r)
 	defer func() {
+		if !p.access.Enabled(r.Context(), slog.LevelInfo) {
+			return
+		}
 		p.access.LogAttrs(r.Context(), slog.LevelInfo, "access",
 			slog.String("host", host), slog.String("method", r.Method),
 			slog.String("path", r.URL.Path), slog.String("proto", r.Proto),

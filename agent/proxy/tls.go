@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -131,8 +132,15 @@ func (p *Proxy) newACME(dir, email, rootPEM string) error {
 	cfg = certmagic.New(cache, certmagic.Config{
 		Storage: &certmagic.FileStorage{Path: filepath.Join(p.cfg.StateDir, "acme")},
 		Logger:  zap.NewNop(),
-		OnEvent: func(_ context.Context, event string, data map[string]any) error {
-			log.Info("acme "+event, "identifier", data["identifier"], "issuer", data["issuer"], "error", data["error"])
+		OnEvent: func(ctx context.Context, event string, data map[string]any) error {
+			level := slog.LevelDebug
+			switch event {
+			case "cert_obtaining", "cert_obtained":
+				level = slog.LevelInfo
+			case "cert_failed":
+				level = slog.LevelError
+			}
+			log.Log(ctx, level, "acme "+event, "identifier", data["identifier"], "error", data["error"])
 			return nil
 		},
 	})

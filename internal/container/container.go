@@ -45,6 +45,9 @@ type Spec struct {
 	Mounts []Mount
 	// Hostname is the container's host name (default: ID).
 	Hostname string
+	// Init runs HostInit as PID 1 in front of Args, the way `docker run
+	// --init` does.
+	Init bool
 }
 
 // Port is a published port. In Status, HostPort is the port actually published.
@@ -212,6 +215,19 @@ func (d *Driver) Create(ctx context.Context, s Spec) error {
 		seccomp.WithDefaultProfile(),
 		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: d.netnsPath(s.ID)}),
 		oci.WithMounts(mounts),
+	}
+	if s.Init {
+		if _, err := os.Stat(HostInit); err != nil {
+			return fmt.Errorf("creating container %s: the init process %s is missing: install it with apt-get install tini", s.ID, HostInit)
+		}
+		if len(s.Args) == 0 {
+			return fmt.Errorf("creating container %s: Init needs Args", s.ID)
+		}
+		mounts = append(mounts, specs.Mount{Type: "bind", Source: HostInit, Destination: initPath, Options: []string{"rbind", "ro"}})
+		opts[len(opts)-1] = oci.WithMounts(mounts)
+		// -g: signals go to the whole process group, so a `sh -c` wrapper
+		// does not swallow the SIGTERM meant for the app.
+		s.Args = append([]string{initPath, "-g", "--"}, s.Args...)
 	}
 	if len(s.Args) > 0 {
 		opts = append(opts, oci.WithProcessArgs(s.Args...))

@@ -284,15 +284,19 @@ func TestContainerLifecycle(t *testing.T) {
 			args     []string
 			grace    time.Duration
 			wantCode int
+			init     bool
 		}{
 			// The trap proves SIGTERM came first; httpd as pid 1 ignores it and needs SIGKILL.
-			{"handles SIGTERM", []string{"sh", "-c", `trap "exit 7" TERM; echo ready; while true; do sleep 0.05; done`}, 10 * time.Second, 7},
-			{"ignores SIGTERM", nil, 300 * time.Millisecond, 137},
+			{"handles SIGTERM", []string{"sh", "-c", `trap "exit 7" TERM; echo ready; while true; do sleep 0.05; done`}, 10 * time.Second, 7, false},
+			{"ignores SIGTERM", nil, 300 * time.Millisecond, 137, false},
+			// Behind the init, the same kind of process is not pid 1: SIGTERM's
+			// default action ends it at once, long before the grace.
+			{"init passes SIGTERM", []string{"sh", "-c", "echo ready; exec sleep 1000"}, 10 * time.Second, 143, true},
 		}
 		for i, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
 				id := fmt.Sprintf("stopper%d", i)
-				if err := d.Create(ctx, Spec{ID: id, Image: node.image, Args: tc.args, Ports: []Port{{ContainerPort: 8080}}}); err != nil {
+				if err := d.Create(ctx, Spec{ID: id, Image: node.image, Args: tc.args, Ports: []Port{{ContainerPort: 8080}}, Init: tc.init}); err != nil {
 					t.Fatal(err)
 				}
 				if _, err := d.Start(ctx, id); err != nil {
@@ -301,8 +305,12 @@ func TestContainerLifecycle(t *testing.T) {
 				if tc.args != nil {
 					waitLog(t, d, id, "ready\n", 10*time.Second) // the trap is installed
 				}
+				stopStart := time.Now()
 				if err := d.Stop(ctx, id, tc.grace); err != nil {
 					t.Fatalf("Stop: %v", err)
+				}
+				if took := time.Since(stopStart); tc.init && took > 3*time.Second {
+					t.Errorf("Stop with an init took %s: SIGTERM did not reach the process", took)
 				}
 				st, err := d.Status(ctx, id)
 				if err != nil {

@@ -84,6 +84,15 @@ func (c Config) Validate() error {
 
 // Driver runs the containers of one node in one containerd namespace. It is safe for concurrent
 // use; operations on the same container id are serialised.
+// HostInit is the init process a container with Spec.Init runs as PID 1,
+// bind-mounted from the host (Debian's tini package): it reaps zombies and
+// passes signals on, so an app that never installed a SIGTERM handler still
+// stops when asked instead of waiting out the kill grace.
+const HostInit = "/usr/bin/tini-static"
+
+// initPath is where HostInit appears inside the container.
+const initPath = "/.gasper-init"
+
 type Driver struct {
 	cfg    Config
 	log    *slog.Logger

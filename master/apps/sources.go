@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -108,16 +109,19 @@ func (s *Sources) FromGit(ctx context.Context, url, branch, token string, log io
 	if branch != "" {
 		args = append(args, "--branch", branch)
 	}
-	args = append(args, "--", url, dir+"/src")
+	// Relative target and Dir: git's messages name "src", not the master's paths.
+	args = append(args, "--", url, "src")
 	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=/bin/false")
 	if token != "" {
 		cmd.Env = append(cmd.Env, "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader",
 			"GIT_CONFIG_VALUE_0=Authorization: Bearer "+token)
 	}
-	cmd.Stdout, cmd.Stderr = log, log
+	var last lastLine
+	cmd.Stdout, cmd.Stderr = log, io.MultiWriter(log, &last)
 	if err := cmd.Run(); err != nil {
-		return "", api.Errorf(api.CodeBadRequest, "git clone of %s failed: %v (is the URL right, and the branch there?)", url, err)
+		return "", api.Errorf(api.CodeBadRequest, "git clone of %s failed: %s", url, orDefault(last.String(), err.Error()))
 	}
 	pr, pw := io.Pipe()
 	go func() {
@@ -128,16 +132,41 @@ func (s *Sources) FromGit(ctx context.Context, url, branch, token string, log io
 	return s.Put(pr)
 }
 
+// lastLine keeps the last non-empty line written to it: git's reason.
+type lastLine struct{ buf []byte }
+
+func (l *lastLine) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	if len(l.buf) > 8192 {
+		l.buf = l.buf[len(l.buf)-8192:]
+	}
+	return len(p), nil
+}
+
+func (l *lastLine) String() string {
+	lines := strings.FieldsFunc(string(l.buf), func(r rune) bool { return r == '\n' || r == '\r' })
+	if len(lines) == 0 {
+		return ""
+	}
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
 // validGitURL accepts the URL forms git can fetch without a shell: a
-// leading '-' would be an option.
+// leading '-', in the URL or its host, would be an option to git or ssh.
 func validGitURL(u string) error {
 	if u == "" || strings.HasPrefix(u, "-") || strings.ContainsAny(u, " \n\r\t") || len(u) > 2048 {
 		return api.Errorf(api.CodeBadRequest, "git URL %q is not valid", u)
 	}
+	known := false
 	for _, p := range []string{"https://", "http://", "git://", "ssh://"} {
-		if strings.HasPrefix(u, p) {
-			return nil
-		}
+		known = known || strings.HasPrefix(u, p)
 	}
-	return api.Errorf(api.CodeBadRequest, "git URL %q: use an https://, http://, git:// or ssh:// URL (local paths are refused: they would read the master's own disk)", u)
+	if !known {
+		return api.Errorf(api.CodeBadRequest, "git URL %q: use an https://, http://, git:// or ssh:// URL (local paths and other transports are refused: they would run on the master itself)", u)
+	}
+	parsed, err := neturl.Parse(u)
+	if err != nil || parsed.Host == "" || strings.HasPrefix(parsed.Host, "-") || strings.HasPrefix(parsed.User.Username(), "-") {
+		return api.Errorf(api.CodeBadRequest, "git URL %q is not valid: it needs a host, like https://git.example.com/team/app.git", u)
+	}
+	return nil
 }
