@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,7 +15,9 @@ import (
 	"time"
 
 	"gasper/agent/apps"
+	"gasper/agent/dns"
 	"gasper/agent/machine"
+	"gasper/agent/proxy"
 	"gasper/agent/tunnel"
 	"gasper/internal/container"
 	"gasper/internal/image"
@@ -68,6 +71,13 @@ type Config struct {
 	// ImageCacheDir holds built images, shared by the agents of a machine;
 	// default /var/lib/gasper/images.
 	ImageCacheDir string
+	// ProxyHTTPAddr and ProxyHTTPSAddr are where the proxy role listens;
+	// defaults ADVERTISE:80 and ADVERTISE:443.
+	ProxyHTTPAddr  string
+	ProxyHTTPSAddr string
+	// DNSAddr is where the dns role listens (UDP and TCP); default
+	// ADVERTISE:53.
+	DNSAddr string
 	// Handler serves the master's calls beyond ping, facts and the roles'
 	// own routes; nil answers 404.
 	Handler http.Handler
@@ -159,8 +169,19 @@ func (c *Config) Validate() error {
 	if c.BackoffMax < c.BackoffMin {
 		return fmt.Errorf("the reconnect backoff maximum %v is below its minimum %v", c.BackoffMax, c.BackoffMin)
 	}
-	if slices.Contains(c.Roles, proto.RoleApp) && net.ParseIP(c.Advertise) == nil {
-		return fmt.Errorf("the app role publishes ports on the advertise address: --advertise must be this node's IP address, not %q", c.Advertise)
+	for _, role := range []string{proto.RoleApp, proto.RoleProxy, proto.RoleDNS} {
+		if slices.Contains(c.Roles, role) && net.ParseIP(c.Advertise) == nil {
+			return fmt.Errorf("the %s role listens on the advertise address: --advertise must be this node's IP address, not %q", role, c.Advertise)
+		}
+	}
+	if c.ProxyHTTPAddr == "" {
+		c.ProxyHTTPAddr = net.JoinHostPort(c.Advertise, "80")
+	}
+	if c.ProxyHTTPSAddr == "" {
+		c.ProxyHTTPSAddr = net.JoinHostPort(c.Advertise, "443")
+	}
+	if c.DNSAddr == "" {
+		c.DNSAddr = net.JoinHostPort(c.Advertise, "53")
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -205,6 +226,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	sampler := machine.NewSampler(cfg.StateDir)
 	var client *tunnel.Client
+	var startLater []func()
 	mux := http.NewServeMux()
 	if cfg.Handler != nil {
 		mux.Handle("/", cfg.Handler)
@@ -216,7 +238,55 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		defer closeApps()
 		mgr.Register(mux)
-		go mgr.Run(ctx)
+		// It reports through the tunnel client: start it once that exists.
+		startLater = append(startLater, func() { go mgr.Run(ctx) })
+	}
+	if slices.Contains(cfg.Roles, proto.RoleProxy) {
+		p, err := proxy.New(proxy.Config{HTTPAddr: cfg.ProxyHTTPAddr, HTTPSAddr: cfg.ProxyHTTPSAddr,
+			StateDir: filepath.Join(cfg.StateDir, "proxy"), Logger: cfg.Logger})
+		if err != nil {
+			return fmt.Errorf("proxy role: %w", err)
+		}
+		mux.HandleFunc("PUT "+proto.PathRoutes, func(w http.ResponseWriter, r *http.Request) {
+			var t proto.RouteTable
+			if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<20)).Decode(&t); err != nil {
+				http.Error(w, "invalid route table: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			if err := p.SetTable(t); err != nil && !errors.Is(err, proxy.ErrStaleTable) {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		})
+		wait, err := serveRole(ctx, p.Run)
+		if err != nil {
+			return fmt.Errorf("proxy role on %s and %s: %w", cfg.ProxyHTTPAddr, cfg.ProxyHTTPSAddr, err)
+		}
+		defer wait()
+	}
+	if slices.Contains(cfg.Roles, proto.RoleDNS) {
+		d, err := dns.New(dns.Config{Addr: cfg.DNSAddr, StateDir: filepath.Join(cfg.StateDir, "dns"), Logger: cfg.Logger})
+		if err != nil {
+			return fmt.Errorf("dns role: %w", err)
+		}
+		mux.HandleFunc("PUT "+proto.PathZone, func(w http.ResponseWriter, r *http.Request) {
+			var z proto.Zone
+			if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<20)).Decode(&z); err != nil {
+				http.Error(w, "invalid zone: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			if err := d.SetZone(z); err != nil && !errors.Is(err, dns.ErrStaleZone) {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		})
+		wait, err := serveRole(ctx, d.Run)
+		if err != nil {
+			return fmt.Errorf("dns role on %s: %w", cfg.DNSAddr, err)
+		}
+		defer wait()
 	}
 	client, err = tunnel.NewClient(tunnel.Config{
 		Master:     cfg.Master,
@@ -235,7 +305,27 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	for _, start := range startLater {
+		start()
+	}
 	return client.Run(ctx)
+}
+
+// serveRole runs a role's server in the background. A role that cannot
+// listen is a broken node, so an error in its first moments is returned at
+// once; wait blocks until the server has stopped.
+func serveRole(ctx context.Context, run func(context.Context) error) (wait func(), err error) {
+	errc := make(chan error, 1)
+	go func() { errc <- run(ctx) }()
+	select {
+	case err := <-errc:
+		if err == nil {
+			err = errors.New("stopped at once")
+		}
+		return nil, err
+	case <-time.After(200 * time.Millisecond):
+	}
+	return func() { <-errc }, nil
 }
 
 // startApps sets up the app role: the container driver, the image builder

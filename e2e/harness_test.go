@@ -72,8 +72,27 @@ type cluster struct {
 	nodeProc  map[string]*proc
 }
 
-// nodeNet is what a node of a test owns on the machine.
-type nodeNet struct{ ns, bridge, subnet string }
+// nodeNet is what a node of a test owns on the machine, and where its
+// proxy and DNS listen.
+type nodeNet struct{ ns, bridge, subnet, http, https, dns string }
+
+// freePortOn returns host:port with a port free on host, TCP and UDP.
+func freePortOn(t *testing.T, host string) string {
+	for range 20 {
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if pc, err := net.ListenPacket("udp", addr); err == nil {
+			pc.Close()
+			return addr
+		}
+	}
+	t.Fatalf("no port free for both TCP and UDP on %s", host)
+	return ""
+}
 
 var subnetSeq atomic.Int32
 
@@ -145,18 +164,26 @@ func (c *cluster) startMaster() {
 // token may be empty for a node that already joined. Each node gets its own
 // containerd namespace, bridge and subnet, removed when the test ends.
 func (c *cluster) agent(name, advertise, token string) *proc {
+	return c.agentRoles(name, advertise, token, "app,db,proxy,dns,ssh")
+}
+
+// agentRoles starts a node with the given roles. Its proxy and DNS listen
+// on free ports of its advertise address, the same across restarts.
+func (c *cluster) agentRoles(name, advertise, token, roles string) *proc {
 	c.t.Helper()
-	net, ok := c.nets[name]
+	nn, ok := c.nets[name]
 	if !ok {
-		net = nodeNet{ns: fmt.Sprintf("gasper-e2e-%s-%d", name, os.Getpid()), bridge: fmt.Sprintf("ge%d%s", os.Getpid()%10000, suffix(name)),
-			subnet: fmt.Sprintf("10.214.%d.0/24", nextSubnet())}
-		c.nets[name] = net
+		nn = nodeNet{ns: fmt.Sprintf("gasper-e2e-%s-%d", name, os.Getpid()), bridge: fmt.Sprintf("ge%d%s", os.Getpid()%10000, suffix(name)),
+			subnet: fmt.Sprintf("10.214.%d.0/24", nextSubnet()),
+			http:   freePortOn(c.t, advertise), https: freePortOn(c.t, advertise), dns: freePortOn(c.t, advertise)}
+		c.nets[name] = nn
 		stateDir := filepath.Join(c.dir, name)
-		c.t.Cleanup(func() { cleanupNode(c.t, net, stateDir) })
+		c.t.Cleanup(func() { cleanupNode(c.t, nn, stateDir) })
 	}
-	args := []string{"join", c.tunnel, "--roles", "app,db,proxy,dns,ssh", "--advertise", advertise,
+	args := []string{"join", c.tunnel, "--roles", roles, "--advertise", advertise,
 		"--name", name, "--state-dir", filepath.Join(c.dir, name),
-		"--containerd-namespace", net.ns, "--bridge", net.bridge, "--subnet", net.subnet, "--log-format", "text"}
+		"--containerd-namespace", nn.ns, "--bridge", nn.bridge, "--subnet", nn.subnet, "--log-format", "text",
+		"--proxy-http-addr", nn.http, "--proxy-https-addr", nn.https, "--dns-addr", nn.dns}
 	if token != "" {
 		args = append(args, "--token", token)
 	}

@@ -24,6 +24,9 @@ type joinOptions struct {
 	bridge              string
 	subnet              string
 	imageCache          string
+	proxyHTTP           string
+	proxyHTTPS          string
+	dnsAddr             string
 	logFormat           string
 	logLevel            string
 	configFile          string
@@ -68,6 +71,9 @@ environment, which wins over the file.`,
 	f.StringVar(&opts.bridge, "bridge", "gasper0", "name of this node's container bridge (each node on one machine needs its own)")
 	f.StringVar(&opts.subnet, "subnet", "10.89.0.0/24", "this node's container subnet")
 	f.StringVar(&opts.imageCache, "image-cache", "/var/lib/gasper/images", "directory of built images, shared by the agents of a machine")
+	f.StringVar(&opts.proxyHTTP, "proxy-http-addr", "", "where the proxy role serves HTTP (default ADVERTISE:80)")
+	f.StringVar(&opts.proxyHTTPS, "proxy-https-addr", "", "where the proxy role serves HTTPS (default ADVERTISE:443)")
+	f.StringVar(&opts.dnsAddr, "dns-addr", "", "where the dns role answers, UDP and TCP (default ADVERTISE:53)")
 	f.StringVar(&opts.logFormat, "log-format", "auto", "log format: auto (JSON unless stderr is a terminal), text or json")
 	f.StringVar(&opts.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&opts.configFile, "config", "", "YAML file whose keys are these flags' names")
@@ -110,6 +116,9 @@ func (o *joinOptions) config(cmd *cobra.Command, args []string, getenv func(stri
 		Bridge:              o.bridge,
 		Subnet:              o.subnet,
 		ImageCacheDir:       o.imageCache,
+		ProxyHTTPAddr:       o.proxyHTTP,
+		ProxyHTTPSAddr:      o.proxyHTTPS,
+		DNSAddr:             o.dnsAddr,
 		Logger:              logger,
 	}
 	if err := cfg.Validate(); err != nil {
