@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -112,7 +113,8 @@ func suffix(name string) string {
 func cleanupNode(t *testing.T, n nodeNet, stateDir string) {
 	ctx := context.Background()
 	d, err := container.New(ctx, container.Config{Socket: containerdSocket, Namespace: n.ns,
-		StateDir: filepath.Join(stateDir, "containers"), Bridge: n.bridge, Subnet: n.subnet, HostIP: "127.0.0.1"})
+		StateDir: filepath.Join(stateDir, "containers"), Bridge: n.bridge, Subnet: n.subnet, HostIP: "127.0.0.1",
+		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Logf("cleanup of node namespace %s: %v", n.ns, err)
 		return

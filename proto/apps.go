@@ -79,6 +79,11 @@ type AppSpec struct {
 	// Generation changes to make the agent replace running instances of the
 	// same release (a restart).
 	Generation int `json:"generation"`
+	// Resolvers are the dns role's addresses and SearchDomain the cloud
+	// domain: new instances resolve through them, so apps reach each other
+	// by name. They do not make running instances restart.
+	Resolvers    []string `json:"resolvers,omitempty"`
+	SearchDomain string   `json:"search_domain,omitempty"`
 }
 
 // Instance states.

@@ -201,6 +201,8 @@ func (m *Manager) Run(ctx context.Context) error {
 // specHash names an AppSpec's content: a container runs one spec, and a
 // changed spec means a new container.
 func specHash(s proto.AppSpec) string {
+	// Where names resolve is not worth a restart: new instances pick it up.
+	s.Resolvers, s.SearchDomain = nil, ""
 	b, _ := json.Marshal(s)
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:8])
@@ -296,8 +298,11 @@ func (m *Manager) startNew(ctx context.Context, spec proto.AppSpec, hash string)
 		ID: id, Image: spec.Image, Args: []string{"sh", "-c", spec.StartCmd}, Env: env, WorkDir: "/app",
 		Labels:      map[string]string{labelApp: spec.App, labelRelease: strconv.Itoa(spec.Release), labelSpec: hash},
 		MemoryBytes: spec.MemoryBytes, CPUs: spec.CPUs,
-		Ports:    []container.Port{{ContainerPort: spec.Port, Protocol: "tcp"}},
-		Hostname: spec.App,
+		Ports:     []container.Port{{ContainerPort: spec.Port, Protocol: "tcp"}},
+		Hostname:  spec.App,
+		Init:      true,
+		DNS:       spec.Resolvers,
+		DNSSearch: search(spec.SearchDomain),
 	})
 	if err != nil {
 		return container.Status{}, err
@@ -313,6 +318,13 @@ func (m *Manager) startNew(ctx context.Context, spec proto.AppSpec, hash string)
 		return m.cfg.Driver.Status(ctx, id)
 	}
 	return st, nil
+}
+
+func search(domain string) []string {
+	if domain == "" {
+		return nil
+	}
+	return []string{domain}
 }
 
 // containerID makes a unique container id that is a DNS label.

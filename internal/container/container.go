@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,6 +49,10 @@ type Spec struct {
 	// Init runs HostInit as PID 1 in front of Args, the way `docker run
 	// --init` does.
 	Init bool
+	// DNS, when set, replaces the driver's nameservers in this container's
+	// resolv.conf; DNSSearch adds search domains.
+	DNS       []string
+	DNSSearch []string
 }
 
 // Port is a published port. In Status, HostPort is the port actually published.
@@ -157,6 +162,16 @@ func validateSpec(s Spec) error {
 			return fmt.Errorf("container %s: mount %s:%s: paths must be absolute", s.ID, m.Source, m.Target)
 		}
 	}
+	for _, ns := range s.DNS {
+		if net.ParseIP(ns) == nil {
+			return fmt.Errorf("container %s: nameserver %q is not an IP address", s.ID, ns)
+		}
+	}
+	for _, dom := range s.DNSSearch {
+		if dom == "" || strings.ContainsAny(dom, " \t\n") {
+			return fmt.Errorf("container %s: search domain %q is not valid", s.ID, dom)
+		}
+	}
 	for _, e := range s.Env {
 		if !strings.Contains(e, "=") {
 			return fmt.Errorf("container %s: env %q: want KEY=VALUE", s.ID, e)
@@ -195,7 +210,7 @@ func (d *Driver) Create(ctx context.Context, s Spec) error {
 	if hostname == "" {
 		hostname = s.ID
 	}
-	files, err := d.writeContainerFiles(s.ID, hostname)
+	files, err := d.writeContainerFiles(s.ID, hostname, s.DNS, s.DNSSearch)
 	if err != nil {
 		return fmt.Errorf("creating container %s: %w", s.ID, err)
 	}
@@ -280,13 +295,19 @@ func (d *Driver) Create(ctx context.Context, s Spec) error {
 
 // writeContainerFiles writes the container's resolv.conf, hosts and hostname files and returns
 // the bind mounts that put them in place.
-func (d *Driver) writeContainerFiles(id, hostname string) ([]specs.Mount, error) {
+func (d *Driver) writeContainerFiles(id, hostname string, nameservers, search []string) ([]specs.Mount, error) {
 	dir := d.filesDir(id)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating files dir: %w", err)
 	}
+	if len(nameservers) == 0 {
+		nameservers = d.dns
+	}
 	var resolv strings.Builder
-	for _, ns := range d.dns {
+	if len(search) > 0 {
+		fmt.Fprintf(&resolv, "search %s\n", strings.Join(search, " "))
+	}
+	for _, ns := range nameservers {
 		fmt.Fprintf(&resolv, "nameserver %s\n", ns)
 	}
 	files := map[string]string{

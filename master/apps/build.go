@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"sort"
@@ -324,6 +325,15 @@ func (s *Service) Desired(ctx context.Context, nodeID string) ([]proto.AppSpec, 
 		return nil, err
 	}
 	specs := []proto.AppSpec{}
+	var resolvers []string
+	if nodes, err := s.cfg.Nodes.Nodes(ctx); err == nil {
+		for _, n := range nodes {
+			if n.State == api.NodeReady && n.Connected && slices.Contains(n.Roles, proto.RoleDNS) && net.ParseIP(n.Advertise) != nil {
+				resolvers = append(resolvers, n.Advertise)
+			}
+		}
+		sort.Strings(resolvers)
+	}
 	for _, a := range as {
 		if a.NodeID != nodeID || a.Release == 0 {
 			continue
@@ -342,7 +352,7 @@ func (s *Service) Desired(ctx context.Context, nodeID string) ([]proto.AppSpec, 
 		}
 		specs = append(specs, proto.AppSpec{App: a.Name, Release: r.Number, Image: r.Image, StartCmd: r.StartCmd,
 			Port: r.Port, Env: envList(env), MemoryBytes: a.Config.MemoryBytes, CPUs: a.Config.CPUs,
-			Health: h, Generation: a.Generation})
+			Health: h, Generation: a.Generation, Resolvers: resolvers, SearchDomain: s.cfg.Domain})
 	}
 	return specs, nil
 }

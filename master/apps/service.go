@@ -790,7 +790,9 @@ func (s *Service) Routes(ctx context.Context) ([]proto.Route, error) {
 			b = backends[a.Name].other
 		}
 		sort.Strings(b)
-		hosts := append([]string{a.Name + "." + s.cfg.Domain}, doms[a.Name]...)
+		// The bare name too: inside the cluster, containers reach http://NAME/
+		// through their search domain, and their Host header is then NAME.
+		hosts := append([]string{a.Name + "." + s.cfg.Domain, a.Name}, doms[a.Name]...)
 		out = append(out, proto.Route{App: a.Name, Hosts: hosts, Backends: append([]string{}, b...), RedirectHTTPS: a.Config.RedirectHTTPS})
 	}
 	return out, nil

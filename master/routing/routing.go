@@ -161,7 +161,7 @@ func (r *Router) sync(ctx context.Context) error {
 	for _, rt := range routes {
 		zone.Apps = append(zone.Apps, rt.App)
 		for _, h := range rt.Hosts {
-			if h != rt.App+"."+r.cfg.Domain {
+			if h != rt.App+"."+r.cfg.Domain && h != rt.App {
 				zone.CustomDomains = append(zone.CustomDomains, h)
 				acmeHosts = append(acmeHosts, h)
 			}
