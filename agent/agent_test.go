@@ -137,6 +137,10 @@ func TestRunJoinsWithRealFacts(t *testing.T) {
 		TLS: tlsCfg, Authority: auth, HeartbeatInterval: 200 * time.Millisecond, Logger: quietLogger(),
 		Handler: func(string) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != proto.PathHeartbeat {
+					w.WriteHeader(http.StatusNoContent) // status reports and the like
+					return
+				}
 				var hb proto.Heartbeat
 				json.NewDecoder(r.Body).Decode(&hb)
 				select {
@@ -160,7 +164,7 @@ func TestRunJoinsWithRealFacts(t *testing.T) {
 	adone := make(chan error, 1)
 	go func() {
 		adone <- Run(actx, Config{
-			Master: ln.Addr().String(), JoinToken: tok.String(), Roles: []string{"app", "proxy"},
+			Master: ln.Addr().String(), JoinToken: tok.String(), Roles: []string{"db", "ssh"}, // roles that listen on nothing yet
 			Advertise: "127.0.0.2", StateDir: t.TempDir(), Name: "node-a", Logger: quietLogger(),
 		})
 	}()
