@@ -192,7 +192,7 @@ func TestRunJoinsWithRealFacts(t *testing.T) {
 	if f.ContainerdVersion == "" || f.Hostname != "node-a" || f.Advertise != "127.0.0.2" || f.CPUs == 0 || f.MemoryBytes == 0 || f.DiskBytes == 0 || f.KernelVersion == "" || f.AgentVersion != Version {
 		t.Errorf("facts the master received look wrong: %+v", f)
 	}
-	if diff := cmp.Diff([]string{"app", "proxy"}, f.Roles); diff != "" {
+	if diff := cmp.Diff([]string{"db", "ssh"}, f.Roles); diff != "" {
 		t.Errorf("roles (-want +got):\n%s", diff)
 	}
 }
