@@ -225,6 +225,16 @@ func Run(ctx context.Context, cfg Config) error {
 	log.Info("starting", "version", Version, "master", cfg.Master, "roles", cfg.Roles, "containerd", ctrdVersion, "state_dir", cfg.StateDir)
 
 	sampler := machine.NewSampler(cfg.StateDir)
+	// Roles run until this context ends; when the tunnel gives up (a refused
+	// node), cancel first, then wait for the roles, then close what they use.
+	ctx, cancel := context.WithCancel(ctx)
+	var cleanups []func()
+	defer func() {
+		cancel()
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}()
 	var client *tunnel.Client
 	var startLater []func()
 	mux := http.NewServeMux()
@@ -236,7 +246,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return err
 		}
-		defer closeApps()
+		cleanups = append(cleanups, closeApps)
 		mgr.Register(mux)
 		// It reports through the tunnel client: start it once that exists.
 		startLater = append(startLater, func() { go mgr.Run(ctx) })
@@ -263,7 +273,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return fmt.Errorf("proxy role on %s and %s: %w", cfg.ProxyHTTPAddr, cfg.ProxyHTTPSAddr, err)
 		}
-		defer wait()
+		cleanups = append(cleanups, wait)
 	}
 	if slices.Contains(cfg.Roles, proto.RoleDNS) {
 		d, err := dns.New(dns.Config{Addr: cfg.DNSAddr, StateDir: filepath.Join(cfg.StateDir, "dns"), Logger: cfg.Logger})
@@ -286,7 +296,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return fmt.Errorf("dns role on %s: %w", cfg.DNSAddr, err)
 		}
-		defer wait()
+		cleanups = append(cleanups, wait)
 	}
 	client, err = tunnel.NewClient(tunnel.Config{
 		Master:     cfg.Master,

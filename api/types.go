@@ -141,3 +141,19 @@ type AuditEvent struct {
 	Target string    `json:"target"`
 	Detail string    `json:"detail,omitempty"`
 }
+
+// CertificateRequest is the body of POST /api/v1/certificates (admin): a
+// PEM chain (leaf first) and its PEM private key, for custom domains.
+type CertificateRequest struct {
+	CertPEM string `json:"cert_pem"`
+	KeyPEM  string `json:"key_pem"`
+}
+
+// Certificate describes an uploaded certificate; its key never leaves the
+// master but to the proxies.
+type Certificate struct {
+	Name      string    `json:"name"`
+	Hosts     []string  `json:"hosts"`
+	NotAfter  time.Time `json:"not_after"`
+	CreatedAt time.Time `json:"created_at"`
+}

@@ -284,8 +284,8 @@ func TestProtocolsThroughProxy(t *testing.T) {
 			}
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != 404 {
-				t.Errorf("status %d %q, want 404", resp.StatusCode, b)
+			if resp.StatusCode != 404 || !strings.Contains(string(b), "nothing-here."+domain) {
+				t.Errorf("status %d %q, want 404 naming the host", resp.StatusCode, b)
 			}
 		})
 		t.Run("malformed request line is 400", func(t *testing.T) {
@@ -414,6 +414,9 @@ func wsOverH2(t *testing.T, e edge, host string) {
 	req.Header.Set("Sec-WebSocket-Version", "13")
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
+		// The agent must have GODEBUG=http2xconnect=1 in its environment
+		// from the start: net/http reads it in a package init, so the
+		// proxy's HTTP/2 server does not offer extended CONNECT otherwise.
 		t.Fatalf("extended CONNECT: %v", err)
 	}
 	defer resp.Body.Close()

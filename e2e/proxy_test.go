@@ -94,6 +94,17 @@ func TestProxyAndDNS(t *testing.T) {
 			}
 		}
 	}
+	// An operator's own certificate for a custom domain is served by SNI.
+	chain, key, opCA := operatorCert(t, "www.uploaded.test")
+	c.ok("", "cert", "add", "--cert", chain, "--key", key)
+	c.ok("", "app", "domain", "add", "web", "www.uploaded.test")
+	waitFor(t, 20*time.Second, "the proxy to serve the uploaded certificate", func() bool {
+		out, _ := curl(t, p1.https, "https://www.uploaded.test/", "--cacert", opCA)
+		return strings.Contains(out, "hello=proxied")
+	})
+	if out := c.ok("", "cert", "list"); !strings.Contains(out, "www.uploaded.test") {
+		t.Errorf("cert list: %s", out)
+	}
 	if out, _ := curl(t, p1.http, "http://nothing."+domain+"/"); !strings.Contains(out, "404") {
 		t.Errorf("unknown host: %s", out)
 	}

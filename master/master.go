@@ -198,12 +198,24 @@ func Run(ctx context.Context, cfg Config) error {
 	appsvc = apps.New(apps.Config{Store: st, Box: box, Sources: sources, Nodes: reg, Tunnel: tun, Domain: cfg.Domain,
 		DefaultMemory: cfg.AppMemory, DefaultCPUs: cfg.AppCPUs, Logger: log})
 	router, err = routing.New(routing.Config{Apps: appsvc, Nodes: reg, Tunnel: tun, Domain: cfg.Domain,
-		TTL: uint32(cfg.DNSTTL / time.Second), CA: cloudCA, MasterHost: advHost, ACME: acme, Logger: log})
+		TTL: uint32(cfg.DNSTTL / time.Second), CA: cloudCA, MasterHost: advHost, ACME: acme, Logger: log,
+		Certificates: func(ctx context.Context) ([]proto.Certificate, error) {
+			cs, err := st.Certificates(ctx)
+			out := make([]proto.Certificate, 0, len(cs))
+			for _, c := range cs {
+				key, kerr := box.Open(c.KeySealed)
+				if kerr != nil {
+					return nil, kerr
+				}
+				out = append(out, proto.Certificate{Hosts: c.Hosts, CertPEM: c.CertPEM, KeyPEM: string(key)})
+			}
+			return out, err
+		}})
 	if err != nil {
 		return err
 	}
 	apiServer := httpapi.New(httpapi.Config{
-		Store: st, Signer: signer, Nodes: reg, Apps: appsvc, Tunnel: tun, TunnelAddr: cfg.TunnelAdvertise, CloudCA: cloudCA.CertPEM(),
+		Store: st, Signer: signer, Nodes: reg, Apps: appsvc, Tunnel: tun, TunnelAddr: cfg.TunnelAdvertise, CloudCA: cloudCA.CertPEM(), Box: box,
 		AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, JoinTokenTTL: cfg.JoinTokenTTL,
 		Version: cfg.Version, Logger: log,
 	})

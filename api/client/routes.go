@@ -185,3 +185,26 @@ func (c *Client) Audit(ctx context.Context, limit int) ([]api.AuditEvent, error)
 	}
 	return es, nil
 }
+
+// Certificates lists the certificates uploaded for custom domains (admin).
+func (c *Client) Certificates(ctx context.Context) ([]api.Certificate, error) {
+	var out []api.Certificate
+	if err := c.do(ctx, http.MethodGet, "/certificates", nil, &out, true); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// AddCertificate uploads a certificate chain and key (admin).
+func (c *Client) AddCertificate(ctx context.Context, req api.CertificateRequest) (*api.Certificate, error) {
+	var out api.Certificate
+	if err := c.do(ctx, http.MethodPost, "/certificates", req, &out, true); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// RemoveCertificate removes an uploaded certificate (admin).
+func (c *Client) RemoveCertificate(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/certificates/"+url.PathEscape(name), nil, nil, true)
+}

@@ -106,6 +106,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		newCmdUser(g),
 		newCmdToken(g),
 		newCmdCA(g, nil),
+		newCmdCert(g),
 		newCmdVersion(g),
 	)
 	return root

@@ -21,6 +21,7 @@ import (
 	"gasper/master/apps"
 	"gasper/master/auth"
 	"gasper/master/nodes"
+	"gasper/master/pki"
 	"gasper/master/secrets"
 	"gasper/master/store"
 )
@@ -66,7 +67,7 @@ func newEnv(t testing.TB) *env {
 	}
 	appsvc := apps.New(apps.Config{Store: st, Box: box, Sources: sources, Nodes: reg, Tunnel: noTunnel{},
 		DefaultMemory: 256 << 20, DefaultCPUs: 0.5})
-	s := New(Config{Store: st, Signer: signer, Nodes: reg, Apps: appsvc, TunnelAddr: "master:7443",
+	s := New(Config{Store: st, Signer: signer, Nodes: reg, Apps: appsvc, TunnelAddr: "master:7443", Box: box,
 		AccessTTL: time.Minute, RefreshTTL: time.Hour, JoinTokenTTL: time.Hour, Version: "test"})
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
@@ -350,14 +351,31 @@ func TestOpenAPIDocumentIsTrue(t *testing.T) {
 		State: api.NodeReady, JoinedAt: time.Now()})
 
 	bodies := map[string]any{
-		"POST /auth/login":   api.LoginRequest{Email: adminEmail, Password: adminPassword},
-		"POST /auth/refresh": api.RefreshRequest{RefreshToken: e.login(adminEmail, adminPassword).RefreshToken},
-		"POST /users":        api.CreateUserRequest{Email: "new@example.com", Password: "new-password"},
-		"POST /tokens":       api.CreateAPITokenRequest{Name: "doc", TTL: "1h"},
-		"POST /nodes/tokens": api.CreateJoinTokenRequest{TTL: "10m"},
+		"POST /auth/login":          api.LoginRequest{Email: adminEmail, Password: adminPassword},
+		"POST /auth/refresh":        api.RefreshRequest{RefreshToken: e.login(adminEmail, adminPassword).RefreshToken},
+		"POST /users":               api.CreateUserRequest{Email: "new@example.com", Password: "new-password"},
+		"POST /tokens":              api.CreateAPITokenRequest{Name: "doc", TTL: "1h"},
+		"POST /nodes/tokens":        api.CreateJoinTokenRequest{TTL: "10m"},
+		"POST /apps":                api.CreateAppRequest{Name: "walk", Env: map[string]string{"A": "1"}},
+		"PATCH /apps/{app}":         api.UpdateAppRequest{AppConfig: api.AppConfig{CPUs: 1}},
+		"POST /apps/{app}/source":   sourceArchive(t),
+		"POST /apps/{app}/rollback": api.RollbackRequest{},
+		"PATCH /apps/{app}/env":     api.EnvRequest{Set: map[string]string{"B": "2"}, Unset: []string{"A"}},
+		"POST /apps/{app}/domains":  api.DomainRequest{Domain: "www.walked.example"},
+		"POST /certificates":        testCertificate(t, "www.example.com"),
 	}
-	params := map[string]string{"{user}": "u2@example.com", "{id}": tok.ID, "{node}": "node1"}
-	deleteParams := map[string]string{"{user}": "gone@example.com", "{id}": tok.ID, "{node}": "n-000000000002"}
+	// What the walk reads and deletes must exist before the paths are
+	// walked, in whatever order the document lists them.
+	if st := e.call("POST", "/apps", admin.AccessToken, api.CreateAppRequest{Name: "walked"}, nil); st != 201 {
+		t.Fatalf("create app: %d", st)
+	}
+	if st := e.call("POST", "/certificates", admin.AccessToken, testCertificate(t, "gone.example.com"), nil); st != 201 {
+		t.Fatalf("upload a certificate: %d", st)
+	}
+	params := map[string]string{"{user}": "u2@example.com", "{id}": tok.ID, "{node}": "node1", "{app}": "walked",
+		"{n}": "1", "{domain}": "www.walked.example", "{name}": "gone.example.com"}
+	deleteParams := map[string]string{"{user}": "gone@example.com", "{id}": tok.ID, "{node}": "n-000000000002",
+		"{app}": "walked", "{domain}": "www.walked.example", "{name}": "gone.example.com"}
 	paths := doc["paths"].(map[string]any)
 	seen := 0
 	// Non-DELETE first, so that deletions do not remove what others read.
@@ -393,7 +411,7 @@ func TestOpenAPIDocumentIsTrue(t *testing.T) {
 				// App routes need a node to succeed; without one they must
 				// still answer as documented.
 				if !ok || (status >= 300 && !strings.HasPrefix(path, "/apps")) {
-					t.Errorf("%s: status %d is not documented as success", key, status)
+					t.Errorf("%s: status %d is not documented as success: %v", key, status, got)
 					continue
 				}
 				seen++
@@ -417,6 +435,20 @@ func TestOpenAPIDocumentIsTrue(t *testing.T) {
 	if want := len(e.api.routes()); seen != want {
 		t.Errorf("walked %d operations, the API has %d routes", seen, want)
 	}
+}
+
+// testCertificate makes a certificate and key for name, signed by a
+// throwaway CA.
+func testCertificate(t *testing.T, name string) api.CertificateRequest {
+	ca, err := pki.LoadOrCreateNamedCA(t.TempDir(), "test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, err := ca.IssuePEM([]string{name}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api.CertificateRequest{CertPEM: string(cert), KeyPEM: string(key)}
 }
 
 // sourceArchive packs a one-file source tree.

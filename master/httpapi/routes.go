@@ -91,6 +91,13 @@ func (s *Server) routes() []route {
 		{Method: "DELETE", Path: "/apps/{app}/domains/{domain}", Access: user, Summary: "Take a custom domain from an app",
 			Status: http.StatusNoContent, Handle: s.removeDomain},
 
+		{Method: "GET", Path: "/certificates", Access: admin, Summary: "Certificates uploaded for custom domains",
+			Response: []api.Certificate{}, Status: http.StatusOK, Handle: s.listCertificates},
+		{Method: "POST", Path: "/certificates", Access: admin, Summary: "Upload a certificate and key for custom domains (replaces one of the same name)",
+			Request: api.CertificateRequest{}, Response: api.Certificate{}, Status: http.StatusCreated, Handle: s.addCertificate},
+		{Method: "DELETE", Path: "/certificates/{name}", Access: admin, Summary: "Remove an uploaded certificate",
+			Status: http.StatusNoContent, Handle: s.removeCertificate},
+
 		{Method: "GET", Path: "/audit", Access: admin, Summary: "The audit log, newest first",
 			Response: []api.AuditEvent{}, Status: http.StatusOK, Query: []string{"limit"}, Handle: s.listAudit},
 	}

@@ -16,6 +16,7 @@ import (
 	"gasper/master/apps"
 	"gasper/master/auth"
 	"gasper/master/nodes"
+	"gasper/master/secrets"
 	"gasper/master/store"
 )
 
@@ -37,6 +38,8 @@ type Config struct {
 	Apps *apps.Service
 	// Tunnel closes removed nodes' tunnels; nil is allowed in tests.
 	Tunnel Tunnel
+	// Box seals uploaded certificates' keys.
+	Box *secrets.Box
 	// CloudCA is the PEM certificate of the CA that signs apps' HTTPS
 	// certificates, served at /ca for clients to trust.
 	CloudCA []byte

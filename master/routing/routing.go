@@ -50,6 +50,8 @@ type Config struct {
 	MasterHost string
 	// ACME, if set, gets certificates for custom domains.
 	ACME *proto.ACME
+	// Certificates returns the certificates operators uploaded.
+	Certificates func(ctx context.Context) ([]proto.Certificate, error)
 	// Every is how often the tables are recomputed; default 250ms.
 	Every  time.Duration
 	Logger *slog.Logger
@@ -155,6 +157,13 @@ func (r *Router) sync(ctx context.Context) error {
 		return err
 	}
 	table := proto.RouteTable{Domain: r.cfg.Domain, Routes: routes, Certificates: []proto.Certificate{r.cert}}
+	if r.cfg.Certificates != nil {
+		uploaded, err := r.cfg.Certificates(ctx)
+		if err != nil {
+			return err
+		}
+		table.Certificates = append(table.Certificates, uploaded...)
+	}
 	zone := proto.Zone{Domain: r.cfg.Domain, TTL: r.cfg.TTL, Proxies: []string{}, Apps: []string{}, Nameservers: []string{},
 		Records: map[string][]string{}}
 	var acmeHosts []string
