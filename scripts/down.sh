@@ -33,6 +33,15 @@ stop_ours() {
 if [[ -d "$RUN_DIR" ]]; then
 	# Reverse start order: the agent uses the master and containerd.
 	stop_ours gasper-agent "$RUN_DIR/agent.pid" "$BIN/gasper-agent"
+	# The node's app containers were started by make up too. With the agent
+	# stopped, remove them (the next make up starts them again from the state
+	# it kept); with PURGE=1 also the node's images, namespace and bridge.
+	if [[ -d "$UP_DIR/agent/containers" && -S "$CONTAINERD_SOCK" && -x "$BIN/gasper-agent" ]]; then
+		down_args=(down --state-dir "$UP_DIR/agent" --containerd-socket "$CONTAINERD_SOCK")
+		[[ "$purge" == 1 ]] && down_args+=(--purge)
+		log "removing the node's containers"
+		"$BIN/gasper-agent" "${down_args[@]}" | sed 's/^/    /' || warn "gasper-agent down failed; containers may still run (ctr -n gasper tasks ls)"
+	fi
 	stop_ours gasper-master "$RUN_DIR/master.pid" "$BIN/gasper-master"
 	if [[ -f "$RUN_DIR/containerd.pid" ]]; then
 		log "stopping containerd (started by make up)"

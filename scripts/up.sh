@@ -134,7 +134,13 @@ else
 	pid="$(cat "$RUN_DIR/agent.pid")"
 	unset GASPER_JOIN_TOKEN
 fi
-node_ready() { gasper node list --json 2>/dev/null | grep -Eq '"state"[[:space:]]*:[[:space:]]*"ready"'; }
+# node_ready: a node is ready and its tunnel is up (after a master restart a
+# node stays "ready" for a grace period before its agent is back).
+node_ready() {
+	local nodes
+	nodes="$(gasper node list --json 2>/dev/null)" || return 1
+	grep -Eq '"state"[[:space:]]*:[[:space:]]*"ready"' <<<"$nodes" && grep -Eq '"connected"[[:space:]]*:[[:space:]]*true' <<<"$nodes"
+}
 if ! wait_for "a node to be ready in 'gasper node list --json'" "$TIMEOUT" node_ready; then
 	kill -0 "$pid" 2>/dev/null || warn "gasper-agent (pid $pid) has exited"
 	log_tail "$LOG_DIR/agent.log"
@@ -156,7 +162,12 @@ else
 	gasper app create "$EXAMPLE_APP" --from "$GASPER_ROOT/examples/static" --env GREETING="from make up" \
 		--wait-timeout 10m >/dev/null || die "deploying the example app failed (see above, and gasper app logs $EXAMPLE_APP)"
 fi
-app_url() { gasper app info "$EXAMPLE_APP" --json 2>/dev/null | sed -n 's/^  "address": "\(.*\)",$/http:\/\/\1/p'; }
+# app_url prints the example app's address, and fails while it has none.
+app_url() {
+	local u
+	u="$(gasper app info "$EXAMPLE_APP" --json 2>/dev/null | sed -n 's/^  "address": "\(.*\)",$/http:\/\/\1/p')"
+	[[ -n "$u" ]] && printf '%s\n' "$u"
+}
 wait_for "the example app $EXAMPLE_APP to serve" "$TIMEOUT" app_url || die "the example app does not serve: gasper app info $EXAMPLE_APP"
 APP_URL="$(app_url)"
 

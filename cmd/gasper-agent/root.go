@@ -60,7 +60,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newJoinCmd(stderr, nil), newVersionCmd(stdout), newImagesCmd(stdout))
+	root.AddCommand(newJoinCmd(stderr, nil), newVersionCmd(stdout), newImagesCmd(stdout), newDownCmd(stdout))
 	return root
 }
 
