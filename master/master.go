@@ -196,7 +196,8 @@ func Run(ctx context.Context, cfg Config) error {
 		HeartbeatInterval: cfg.HeartbeatInterval, Logger: log,
 	})
 	appsvc = apps.New(apps.Config{Store: st, Box: box, Sources: sources, Nodes: reg, Tunnel: tun, Domain: cfg.Domain,
-		DefaultMemory: cfg.AppMemory, DefaultCPUs: cfg.AppCPUs, Logger: log})
+		DefaultMemory: cfg.AppMemory, DefaultCPUs: cfg.AppCPUs, Logger: log,
+		OnChange: func() { router.Kick() }})
 	router, err = routing.New(routing.Config{Apps: appsvc, Nodes: reg, Tunnel: tun, Domain: cfg.Domain,
 		TTL: uint32(cfg.DNSTTL / time.Second), CA: cloudCA, MasterHost: advHost, ACME: acme, Logger: log,
 		Certificates: func(ctx context.Context) ([]proto.Certificate, error) {

@@ -105,7 +105,9 @@ func run() error {
 				}
 				mu.Unlock()
 			},
-			Logger: quiet,
+			// Answer the master's pushes (desired apps) as a real agent does.
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }),
+			Logger:  quiet,
 		})
 		if err != nil {
 			return err

@@ -48,6 +48,9 @@ type Config struct {
 	DefaultCPUs   float64
 	// BuildTimeout bounds one build, fetch and image build included.
 	BuildTimeout time.Duration
+	// OnChange, if set, is called when instances change state or address,
+	// and when apps change.
+	OnChange func()
 	// ResyncEvery is how often every node's desired set is pushed again,
 	// in case a push was lost.
 	ResyncEvery time.Duration
@@ -104,14 +107,19 @@ func (s *Service) kickAll(ctx context.Context) {
 		return
 	}
 	for _, n := range ns {
-		if n.Connected {
+		if n.Connected && slices.Contains(n.Roles, proto.RoleApp) {
 			s.kick(n.ID)
 		}
 	}
 }
 
-// NodeConnected pushes the node's desired set as soon as its tunnel is up.
-func (s *Service) NodeConnected(nodeID string, _ proto.Facts) { s.kick(nodeID) }
+// NodeConnected pushes an app node's desired set as soon as its tunnel is
+// up. Nodes without the app role run no apps and get nothing.
+func (s *Service) NodeConnected(nodeID string, facts proto.Facts) {
+	if slices.Contains(facts.Roles, proto.RoleApp) {
+		s.kick(nodeID)
+	}
+}
 
 // --- access ---
 
@@ -798,11 +806,29 @@ func (s *Service) Routes(ctx context.Context) ([]proto.Route, error) {
 	return out, nil
 }
 
-// Report takes a node's status report.
+// Report takes a node's status report; a change of any instance's state or
+// address calls Config.OnChange (the router recomputes routes at once).
 func (s *Service) Report(nodeID string, rep proto.StatusReport) {
 	s.mu.Lock()
+	changed := !sameInstances(s.reports[nodeID], rep)
 	s.reports[nodeID] = rep
 	s.mu.Unlock()
+	if changed && s.cfg.OnChange != nil {
+		s.cfg.OnChange()
+	}
+}
+
+func sameInstances(a, b proto.StatusReport) bool {
+	if len(a.Instances) != len(b.Instances) {
+		return false
+	}
+	for i := range a.Instances {
+		x, y := a.Instances[i], b.Instances[i]
+		if x.ID != y.ID || x.State != y.State || x.Address != y.Address || x.Release != y.Release {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Service) audit(ctx context.Context, who store.User, action, target, detail string) {

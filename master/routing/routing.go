@@ -52,7 +52,8 @@ type Config struct {
 	ACME *proto.ACME
 	// Certificates returns the certificates operators uploaded.
 	Certificates func(ctx context.Context) ([]proto.Certificate, error)
-	// Every is how often the tables are recomputed; default 250ms.
+	// Every is how often the tables are recomputed besides Kick (for node
+	// state, which changes without one); default 1s.
 	Every  time.Duration
 	Logger *slog.Logger
 }
@@ -76,7 +77,7 @@ type Router struct {
 // New returns a Router; it issues the wildcard certificate at once.
 func New(cfg Config) (*Router, error) {
 	if cfg.Every == 0 {
-		cfg.Every = 250 * time.Millisecond
+		cfg.Every = time.Second
 	}
 	if cfg.TTL == 0 {
 		cfg.TTL = 5
