@@ -94,6 +94,18 @@ func TestProxyAndDNS(t *testing.T) {
 			}
 		}
 	}
+	// The HTTP-to-HTTPS redirect is the app's setting.
+	c.ok("", "app", "update", "web", "--redirect-https=true")
+	waitFor(t, 30*time.Second, "plain HTTP to redirect to HTTPS", func() bool {
+		out, _ := curl(t, p1.http, url)
+		return strings.HasSuffix(strings.TrimSpace(out), "308 1.1")
+	})
+	c.ok("", "app", "update", "web", "--redirect-https=false")
+	waitFor(t, 30*time.Second, "plain HTTP to serve again", func() bool {
+		out, _ := curl(t, p1.http, url)
+		return strings.Contains(out, "hello=proxied")
+	})
+
 	// An operator's own certificate for a custom domain is served by SNI.
 	chain, key, opCA := operatorCert(t, "www.uploaded.test")
 	c.ok("", "cert", "add", "--cert", chain, "--key", key)

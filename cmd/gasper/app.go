@@ -32,6 +32,7 @@ or as -a/--app NAME.`,
 		newCmdAppReleases(g, nil),
 		newCmdAppRollback(g, nil),
 		newCmdAppDomain(g),
+		newCmdAppUpdate(g, nil),
 	)
 	return cmd
 }
