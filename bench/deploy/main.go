@@ -601,7 +601,12 @@ func (c *cloud) timeFloor(ctx context.Context, app, id string) (floorRun, error)
 	if err != nil {
 		return f, fmt.Errorf("read the spec of %s: %w", inst.ID, err)
 	}
-	spec := container.Spec{ID: id, Image: inst.Image, Args: oci.Process.Args, Env: oci.Process.Env, WorkDir: oci.Process.Cwd,
+	args := oci.Process.Args
+	init := len(args) > 3 && args[0] == "/.gasper-init" // the app runs behind the init: so does the floor
+	if init {
+		args = args[3:]
+	}
+	spec := container.Spec{ID: id, Image: inst.Image, Args: args, Env: oci.Process.Env, WorkDir: oci.Process.Cwd, Init: init,
 		Ports: []container.Port{{ContainerPort: inst.Ports[0].ContainerPort, Protocol: "tcp"}}}
 	if oci.Linux != nil && oci.Linux.Resources != nil {
 		res := oci.Linux.Resources
@@ -681,8 +686,8 @@ pack+upload: the CLI packs and uploads the source, the master asks the agent to 
 agent's first build log line; fetch source: the agent downloads and unpacks the source; runtime
 image: the runtime's image made ready in the node's namespace (imported from the image cache on the
 node's first deploy of a runtime, "cached" after); build command: the runtime's build command in a
-build container; release image: the release layer packed from /app, then the whole image (base
-layers too) streamed through containerd's Import and unpacked; container up: from the build's end
+build container; release image: the release layer packed from /app, written into containerd's
+content store beside the base image's layers, and unpacked; container up: from the build's end
 until the app's container answers 200 at its port (the master marks the release ready and sends the
 desired state; the agent creates and starts the container: snapshot, CNI, task; the app starts);
 address: until the API shows the address (the agent reports its instances once a second) and the

@@ -1,6 +1,7 @@
 package image
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/content"
@@ -20,7 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -140,10 +142,6 @@ func (b *Builder) AppendDir(ctx context.Context, base, dir, target, newName stri
 	if len(cf.RootFS.DiffIDs) != len(manifest.Layers) {
 		return fmt.Errorf("image %s: %d layers but %d diff ids", base, len(manifest.Layers), len(cf.RootFS.DiffIDs))
 	}
-	var layers []v1.Layer
-	for i, desc := range manifest.Layers {
-		layers = append(layers, contentLayer{ctx: ctx, cs: cs, desc: desc, diffID: cf.RootFS.DiffIDs[i]})
-	}
 
 	tmp, err := os.MkdirTemp(filepath.Join(b.cfg.CacheDir, "tmp"), "append-")
 	if err != nil {
@@ -155,7 +153,6 @@ func (b *Builder) AppendDir(ctx context.Context, base, dir, target, newName stri
 	if err != nil {
 		return err
 	}
-	layers = append(layers, fileLayer{path: layerPath, info: info})
 
 	c := cf.Config
 	c.Env = mergeEnv(withPath(c.Env), cfg.Env)
@@ -181,10 +178,94 @@ func (b *Builder) AppendDir(ctx context.Context, base, dir, target, newName stri
 		}
 		c.Labels = labels
 	}
-	if err := b.importImage(ctx, newName, layers, c, io.Discard); err != nil {
+	if err := b.appendInStore(ctx, baseImg.Target(), manifest, cf, layerPath, info, c, newName); err != nil {
 		return err
 	}
 	b.log.Info("appended layer", "base", base, "image", newName, "layer_bytes", info.Size)
+	return nil
+}
+
+// appendInStore writes only what is new — the layer, the config and the
+// manifest — into containerd's content store, next to the base image's
+// blobs, and unpacks the one new layer on top of the base's snapshots.
+// Exporting and re-importing the whole image would copy every base layer
+// (tens of MiB) to add a few KiB.
+func (b *Builder) appendInStore(ctx context.Context, baseTarget ocispec.Descriptor, manifest ocispec.Manifest,
+	cf v1.ConfigFile, layerPath string, info layerInfo, c v1.Config, newName string) error {
+	// Until the image record names the manifest, nothing refers to the new
+	// blobs: a lease keeps garbage collection off them (and the unpacked
+	// snapshots) meanwhile.
+	ctx, done, err := b.client.WithLease(ctx)
+	if err != nil {
+		return fmt.Errorf("take a lease: %w", err)
+	}
+	defer done(context.WithoutCancel(ctx))
+	cs := b.client.ContentStore()
+	layerMediaType := ocispec.MediaTypeImageLayerGzip
+	if len(manifest.Layers) > 0 {
+		layerMediaType = manifest.Layers[len(manifest.Layers)-1].MediaType
+	}
+	layerDesc := ocispec.Descriptor{MediaType: layerMediaType, Digest: digest.Digest(info.Digest), Size: info.Size}
+	f, err := os.Open(layerPath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := content.WriteBlob(ctx, cs, "gasper-append-"+info.Digest, f, layerDesc); err != nil {
+		return fmt.Errorf("store the new layer: %w", err)
+	}
+
+	diffID, err := v1.NewHash(info.DiffID)
+	if err != nil {
+		return err
+	}
+	cf.Config = c
+	cf.RootFS.DiffIDs = append(append([]v1.Hash(nil), cf.RootFS.DiffIDs...), diffID)
+	if len(cf.History) > 0 { // history, when kept, has one entry per layer
+		cf.History = append(cf.History, v1.History{Created: v1.Time{Time: time.Now().UTC()}, CreatedBy: "gasper release"})
+	}
+	configBytes, err := json.Marshal(cf)
+	if err != nil {
+		return err
+	}
+	configDesc := ocispec.Descriptor{MediaType: manifest.Config.MediaType, Digest: digest.FromBytes(configBytes), Size: int64(len(configBytes))}
+	if err := content.WriteBlob(ctx, cs, "gasper-config-"+configDesc.Digest.String(), bytes.NewReader(configBytes), configDesc); err != nil {
+		return fmt.Errorf("store the image config: %w", err)
+	}
+
+	m := manifest
+	m.Config = configDesc
+	m.Layers = append(append([]ocispec.Descriptor(nil), manifest.Layers...), layerDesc)
+	manifestBytes, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	manifestDesc := ocispec.Descriptor{MediaType: baseTarget.MediaType, Digest: digest.FromBytes(manifestBytes), Size: int64(len(manifestBytes))}
+	if m.MediaType != "" {
+		manifestDesc.MediaType = m.MediaType
+	}
+	// The manifest holds its config and layers against garbage collection.
+	labels := map[string]string{"containerd.io/gc.ref.content.config": configDesc.Digest.String()}
+	for i, l := range m.Layers {
+		labels[fmt.Sprintf("containerd.io/gc.ref.content.l.%d", i)] = l.Digest.String()
+	}
+	if err := content.WriteBlob(ctx, cs, "gasper-manifest-"+manifestDesc.Digest.String(), bytes.NewReader(manifestBytes),
+		manifestDesc, content.WithLabels(labels)); err != nil {
+		return fmt.Errorf("store the manifest: %w", err)
+	}
+
+	is := b.client.ImageService()
+	img := images.Image{Name: newName, Target: manifestDesc}
+	created, err := is.Create(ctx, img)
+	if errdefs.IsAlreadyExists(err) {
+		created, err = is.Update(ctx, img)
+	}
+	if err != nil {
+		return fmt.Errorf("name image %s: %w", newName, err)
+	}
+	if err := containerd.NewImage(b.client, created).Unpack(ctx, b.cfg.Snapshotter); err != nil {
+		return fmt.Errorf("unpack %s: %w", newName, err)
+	}
 	return nil
 }
 
@@ -205,35 +286,4 @@ func mergeEnv(base, add []string) []string {
 		}
 	}
 	return out
-}
-
-// contentLayer is a v1.Layer read from containerd's content store, for
-// re-exporting a base image's layers.
-type contentLayer struct {
-	ctx    context.Context
-	cs     content.Store
-	desc   ocispec.Descriptor
-	diffID v1.Hash
-}
-
-var _ v1.Layer = contentLayer{}
-
-func (l contentLayer) Digest() (v1.Hash, error) { return v1.NewHash(l.desc.Digest.String()) }
-func (l contentLayer) DiffID() (v1.Hash, error) { return l.diffID, nil }
-func (l contentLayer) Size() (int64, error)     { return l.desc.Size, nil }
-func (l contentLayer) MediaType() (types.MediaType, error) {
-	return types.MediaType(l.desc.MediaType), nil
-}
-
-func (l contentLayer) Compressed() (io.ReadCloser, error) {
-	ra, err := l.cs.ReaderAt(l.ctx, l.desc)
-	if err != nil {
-		return nil, fmt.Errorf("open layer %s: %w", l.desc.Digest, err)
-	}
-	return readCloser{io.NewSectionReader(ra, 0, ra.Size()), ra.Close}, nil
-}
-
-func (l contentLayer) Uncompressed() (io.ReadCloser, error) {
-	// Only the compressed form is exported; nothing here reads this.
-	return nil, fmt.Errorf("layer %s: uncompressed form not available", l.desc.Digest)
 }

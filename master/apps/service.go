@@ -216,7 +216,7 @@ func (s *Service) view(ctx context.Context, a store.App) (api.App, error) {
 		return api.App{}, err
 	}
 	v := api.App{Name: a.Name, Owner: owner.Email, Config: a.Config, Release: a.Release,
-		EnvNames: slices.Sorted(maps.Keys(env)), Instances: []api.Instance{}, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+		EnvNames: append([]string{}, slices.Sorted(maps.Keys(env))...), Instances: []api.Instance{}, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
 	doms, err := s.cfg.Store.Domains(ctx)
 	if err != nil {
 		return api.App{}, err
