@@ -275,6 +275,14 @@ func (c *cluster) nodes() map[string]nodeView {
 // waitNode waits until node name is in state and returns it.
 func (c *cluster) waitNode(name, state string, within time.Duration) nodeView {
 	c.t.Helper()
+	if p := c.nodeProc[name]; p != nil {
+		// If the wait fails, the node's own log says why.
+		defer func() {
+			if c.t.Failed() {
+				c.t.Logf("log of node %s:\n%s", name, p.logText())
+			}
+		}()
+	}
 	var n nodeView
 	waitFor(c.t, within, fmt.Sprintf("node %s to be %s", name, state), func() bool {
 		n = c.nodes()[name]
