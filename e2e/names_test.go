@@ -44,7 +44,7 @@ func TestAppsReachEachOtherByName(t *testing.T) {
 	nn, stateDir := c.nets["node1"], c.dir+"/node1"
 	t.Cleanup(func() { cleanupNode(t, nn, stateDir) })
 	c.agentRoles("node1", ip, c.joinToken(), "app,proxy,dns")
-	c.waitNode("node1", "ready", 30*time.Second)
+	c.waitNode("node1", "ready", 60*time.Second)
 
 	src := copyExample(t, "static")
 	c.ok("", "app", "create", "web", "--from", src, "--env", "GREETING=found-by-name", "--wait-timeout", "3m")

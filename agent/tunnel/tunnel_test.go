@@ -146,7 +146,7 @@ func (m *master) listen(t *testing.T, addr string) {
 	var ln net.Listener
 	var err error
 	// The port of a master that just stopped can take a moment to free.
-	waitFor(t, 5*time.Second, "listening on "+addr, func() bool {
+	waitFor(t, 20*time.Second, "listening on "+addr, func() bool {
 		ln, err = net.Listen("tcp", addr)
 		return err == nil
 	})
@@ -241,7 +241,7 @@ func TestJoinHeartbeatAndCallsBothWays(t *testing.T) {
 	stateDir := t.TempDir()
 	a := startAgent(t, tunnel.Config{Master: m.addr, JoinToken: auth.addToken(t, ca, time.Hour), StateDir: stateDir})
 
-	waitFor(t, 5*time.Second, "the agent to connect", a.c.Connected)
+	waitFor(t, 20*time.Second, "the agent to connect", a.c.Connected)
 	nodeID := a.c.NodeID()
 	if nodeID != "node-1" {
 		t.Fatalf("NodeID() = %q, want node-1", nodeID)
@@ -268,7 +268,7 @@ func TestJoinHeartbeatAndCallsBothWays(t *testing.T) {
 	}
 
 	// Agent -> master: heartbeats reach the master's handler and are acked.
-	waitFor(t, 5*time.Second, "3 acknowledged heartbeats", func() bool { return a.rtts.Load() >= 3 && m.heartbeats.Load() >= 3 })
+	waitFor(t, 20*time.Second, "3 acknowledged heartbeats", func() bool { return a.rtts.Load() >= 3 && m.heartbeats.Load() >= 3 })
 
 	// Master -> agent: ping and facts over a stream the master opens.
 	hc, ok := m.srv.Client(nodeID)
@@ -290,9 +290,9 @@ func TestJoinHeartbeatAndCallsBothWays(t *testing.T) {
 
 	// A restarted agent reconnects with its credential, not the token.
 	a.stop()
-	waitFor(t, 5*time.Second, "the master to see the node go", func() bool { return !m.srv.Connected(nodeID) })
+	waitFor(t, 20*time.Second, "the master to see the node go", func() bool { return !m.srv.Connected(nodeID) })
 	b := startAgent(t, tunnel.Config{Master: m.addr, StateDir: stateDir})
-	waitFor(t, 5*time.Second, "the restarted agent to connect", b.c.Connected)
+	waitFor(t, 20*time.Second, "the restarted agent to connect", b.c.Connected)
 	if got := b.c.NodeID(); got != nodeID {
 		t.Errorf("after restart NodeID() = %q, want %q", got, nodeID)
 	}
@@ -309,15 +309,15 @@ func TestReconnectsAfterMasterRestart(t *testing.T) {
 	auth := newAuthority()
 	m := startMaster(t, ca, auth, "")
 	a := startAgent(t, tunnel.Config{Master: m.addr, JoinToken: auth.addToken(t, ca, time.Hour), StateDir: t.TempDir()})
-	waitFor(t, 5*time.Second, "the agent to connect", a.c.Connected)
+	waitFor(t, 20*time.Second, "the agent to connect", a.c.Connected)
 	nodeID := a.c.NodeID()
 
 	m.stop()
-	waitFor(t, 5*time.Second, "the agent to notice the master is gone", func() bool { return !a.c.Connected() })
+	waitFor(t, 20*time.Second, "the agent to notice the master is gone", func() bool { return !a.c.Connected() })
 	m.listen(t, m.addr)
-	waitFor(t, 5*time.Second, "the agent to reconnect by itself", func() bool { return m.srv.Connected(nodeID) && a.c.Connected() })
+	waitFor(t, 20*time.Second, "the agent to reconnect by itself", func() bool { return m.srv.Connected(nodeID) && a.c.Connected() })
 	before := a.rtts.Load()
-	waitFor(t, 5*time.Second, "heartbeats on the new session", func() bool { return a.rtts.Load() > before })
+	waitFor(t, 20*time.Second, "heartbeats on the new session", func() bool { return a.rtts.Load() > before })
 }
 
 func TestFatalErrors(t *testing.T) {
@@ -406,7 +406,7 @@ func TestRemovedNodeStops(t *testing.T) {
 	m := startMaster(t, ca, auth, "")
 	stateDir := t.TempDir()
 	a := startAgent(t, tunnel.Config{Master: m.addr, JoinToken: auth.addToken(t, ca, time.Hour), StateDir: stateDir})
-	waitFor(t, 5*time.Second, "the agent to connect", a.c.Connected)
+	waitFor(t, 20*time.Second, "the agent to connect", a.c.Connected)
 
 	auth.remove(a.c.NodeID())
 	m.srv.Disconnect(a.c.NodeID())
@@ -427,7 +427,7 @@ func TestPinnedCAChanged(t *testing.T) {
 	m := startMaster(t, ca, auth, "")
 	stateDir := t.TempDir()
 	a := startAgent(t, tunnel.Config{Master: m.addr, JoinToken: auth.addToken(t, ca, time.Hour), StateDir: stateDir})
-	waitFor(t, 5*time.Second, "the agent to connect", a.c.Connected)
+	waitFor(t, 20*time.Second, "the agent to connect", a.c.Connected)
 	a.stop()
 	m.stop()
 
@@ -452,7 +452,7 @@ func TestUnreachableMasterIsNotFatal(t *testing.T) {
 	var attempts atomic.Int64
 	logger := slog.New(slog.NewTextHandler(countWriter{&attempts}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a := startAgent(t, tunnel.Config{Master: addr, JoinToken: auth.addToken(t, ca, time.Hour), StateDir: t.TempDir(), Logger: logger})
-	waitFor(t, 5*time.Second, "several connection attempts", func() bool { return attempts.Load() >= 3 })
+	waitFor(t, 20*time.Second, "several connection attempts", func() bool { return attempts.Load() >= 3 })
 	select {
 	case err := <-a.done:
 		t.Fatalf("Run gave up on an unreachable master: %v", err)
