@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"time"
 
 	"github.com/containerd/containerd/images"
 )
@@ -13,9 +14,9 @@ import (
 // and the node's bridge. Containers must be removed first.
 func (d *Driver) Purge(ctx context.Context) error {
 	is := d.client.ImageService()
-	imgs, err := is.List(ctx)
-	if err != nil {
-		return fmt.Errorf("list images: %w", err)
+	imgs, listErr := is.List(ctx)
+	if listErr != nil {
+		return fmt.Errorf("list images: %w", listErr)
 	}
 	for _, img := range imgs {
 		// Synchronous: the namespace can go only once its blobs have.
@@ -23,7 +24,16 @@ func (d *Driver) Purge(ctx context.Context) error {
 			return fmt.Errorf("remove image %s: %w", img.Name, err)
 		}
 	}
-	if err := d.client.NamespaceService().Delete(ctx, d.cfg.Namespace); err != nil {
+	// Snapshots of just-removed containers go with containerd's next garbage
+	// collection, a moment later: until then the namespace is not empty.
+	var err error
+	for try := 0; try < 20; try++ {
+		if err = d.client.NamespaceService().Delete(ctx, d.cfg.Namespace); err == nil {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if err != nil {
 		return fmt.Errorf("remove namespace %s: %w", d.cfg.Namespace, err)
 	}
 	if _, err := net.InterfaceByName(d.cfg.Bridge); err == nil {
