@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"gasper/api/client"
 )
 
 func newCmdAppDomain(g *globalOptions) *cobra.Command {
@@ -27,37 +30,37 @@ type appDomainOptions struct {
 	JSON    bool
 }
 
+// domainAction is what `app domain add` and `remove` do with one domain.
+type domainAction func(ctx context.Context, c *client.Client, g *globalOptions, app, domain string) error
+
 func newCmdAppDomainAdd(g *globalOptions) *cobra.Command {
-	opts := &appDomainOptions{g: g}
-	cmd := &cobra.Command{
-		Use:   "add APP DOMAIN",
-		Short: "Give an app a custom domain",
-		Args:  cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, rest, err := takeApp(opts.AppFlag, args, 1, 1, "DOMAIN")
-			if err != nil {
-				return err
+	return newCmdAppDomainChange(g, "add APP DOMAIN", "Give an app a custom domain",
+		func(ctx context.Context, c *client.Client, g *globalOptions, app, domain string) error {
+			a, err := c.AddDomain(ctx, app, domain)
+			if err == nil {
+				fmt.Fprintf(g.io.ErrOut, "%s now answers at https://%s\n", a.Name, domain)
 			}
-			c, err := opts.g.client()
-			if err != nil {
-				return err
-			}
-			a, err := c.AddDomain(cmd.Context(), name, rest[0])
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(opts.g.io.ErrOut, "%s now answers at https://%s\n", a.Name, rest[0])
-			return nil
-		},
-	}
-	return appCommand(cmd, &opts.AppFlag)
+			return err
+		})
 }
 
 func newCmdAppDomainRemove(g *globalOptions) *cobra.Command {
+	return newCmdAppDomainChange(g, "remove APP DOMAIN", "Take a custom domain from an app",
+		func(ctx context.Context, c *client.Client, g *globalOptions, app, domain string) error {
+			err := c.RemoveDomain(ctx, app, domain)
+			if err == nil {
+				fmt.Fprintf(g.io.ErrOut, "Removed %s from %s\n", domain, app)
+			}
+			return err
+		})
+}
+
+// newCmdAppDomainChange builds a command that takes APP DOMAIN and runs do.
+func newCmdAppDomainChange(g *globalOptions, use, short string, do domainAction) *cobra.Command {
 	opts := &appDomainOptions{g: g}
 	cmd := &cobra.Command{
-		Use:   "remove APP DOMAIN",
-		Short: "Take a custom domain from an app",
+		Use:   use,
+		Short: short,
 		Args:  cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, rest, err := takeApp(opts.AppFlag, args, 1, 1, "DOMAIN")
@@ -68,11 +71,7 @@ func newCmdAppDomainRemove(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := c.RemoveDomain(cmd.Context(), name, rest[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(opts.g.io.ErrOut, "Removed %s from %s\n", rest[0], name)
-			return nil
+			return do(cmd.Context(), c, opts.g, name, rest[0])
 		},
 	}
 	return appCommand(cmd, &opts.AppFlag)
