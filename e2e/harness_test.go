@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/containerd/containerd/images"
-
 	"gasper/internal/container"
 )
 
@@ -120,20 +118,23 @@ func cleanupNode(t *testing.T, n nodeNet, stateDir string) {
 		return
 	}
 	defer d.Close()
-	cs, _ := d.List(ctx, nil)
-	for _, c := range cs {
-		if err := d.Remove(ctx, c.ID); err != nil {
-			t.Logf("cleanup: remove container %s: %v", c.ID, err)
+	// A container the agent was still creating or removing can outlive one
+	// listing: go on until none is left.
+	for try := 0; try < 20; try++ {
+		cs, _ := d.List(ctx, nil)
+		if len(cs) == 0 {
+			break
 		}
+		for _, c := range cs {
+			if err := d.Remove(ctx, c.ID); err != nil {
+				t.Logf("cleanup: remove container %s: %v", c.ID, err)
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
-	is := d.Client().ImageService()
-	imgs, _ := is.List(ctx)
-	for _, img := range imgs {
-		// Synchronous: the namespace can go only once its blobs and snapshots have.
-		is.Delete(ctx, img.Name, images.SynchronousDelete())
+	if err := d.Purge(ctx); err != nil {
+		t.Errorf("cleanup of node namespace %s: %v", n.ns, err)
 	}
-	d.Client().NamespaceService().Delete(ctx, n.ns)
-	exec.Command("ip", "link", "del", n.bridge).Run()
 }
 
 func newCluster(t *testing.T) *cluster {
