@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/images"
+	"github.com/containerd/errdefs"
 )
 
 // Purge removes every image of the driver's namespace, the namespace itself
@@ -28,7 +29,9 @@ func (d *Driver) Purge(ctx context.Context) error {
 	// collection, a moment later: until then the namespace is not empty.
 	var err error
 	for try := 0; try < 20; try++ {
-		if err = d.client.NamespaceService().Delete(ctx, d.cfg.Namespace); err == nil {
+		err = d.client.NamespaceService().Delete(ctx, d.cfg.Namespace)
+		if err == nil || errdefs.IsNotFound(err) { // a node that never ran anything has none
+			err = nil
 			break
 		}
 		time.Sleep(250 * time.Millisecond)
