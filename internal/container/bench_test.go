@@ -14,7 +14,7 @@ import (
 // BenchmarkStart measures Create -> Start (CNI + task) -> first HTTP 200 from busybox httpd on
 // the published port, and reports the phases.
 func BenchmarkStart(b *testing.B) {
-	d, node := newTestDriver(b, "127.0.0.1")
+	d, node := newTestDriver(b, "127.0.1.1")
 	ctx := context.Background()
 	var create, start, serve time.Duration
 	b.ResetTimer()
@@ -30,7 +30,7 @@ func BenchmarkStart(b *testing.B) {
 			b.Fatal(err)
 		}
 		t2 := time.Now()
-		waitHTTP(b, fmt.Sprintf("http://127.0.0.1:%d/", st.Ports[0].HostPort), 10*time.Second)
+		waitHTTP(b, fmt.Sprintf("http://127.0.1.1:%d/", st.Ports[0].HostPort), 10*time.Second)
 		t3 := time.Now()
 		create, start, serve = create+t1.Sub(t0), start+t2.Sub(t1), serve+t3.Sub(t2)
 		b.StopTimer()
@@ -48,7 +48,7 @@ func BenchmarkStart(b *testing.B) {
 // BenchmarkTaskStartNoCNI measures containerd alone: container + snapshot, task create and start,
 // with no network attached, as the floor BenchmarkStart is compared against.
 func BenchmarkTaskStartNoCNI(b *testing.B) {
-	d, node := newTestDriver(b, "127.0.0.1")
+	d, node := newTestDriver(b, "127.0.1.1")
 	ctx := context.Background()
 	img, err := d.Client().GetImage(ctx, node.image)
 	if err != nil {

@@ -50,7 +50,7 @@ func httpdSpec(id, image string) Spec {
 }
 
 func TestPublishedPortAnswersOnHostIP(t *testing.T) {
-	for _, hostIP := range []string{"127.0.0.1", "127.0.0.2"} {
+	for _, hostIP := range []string{"127.0.1.1", "127.0.1.2"} {
 		t.Run(hostIP, func(t *testing.T) {
 			d, node := newTestDriver(t, hostIP)
 			ctx := context.Background()
@@ -76,7 +76,7 @@ func TestPublishedPortAnswersOnHostIP(t *testing.T) {
 }
 
 func TestContainerLifecycle(t *testing.T) {
-	d, node := newTestDriver(t, "127.0.0.1")
+	d, node := newTestDriver(t, "127.0.1.1")
 	ctx := context.Background()
 
 	t.Run("exec sees env and reports exit codes and separate streams", func(t *testing.T) {
@@ -378,7 +378,7 @@ func nextLine(t *testing.T, lines <-chan string) string {
 }
 
 func TestResourceLimits(t *testing.T) {
-	d, node := newTestDriver(t, "127.0.0.1")
+	d, node := newTestDriver(t, "127.0.1.1")
 	ctx := context.Background()
 
 	t.Run("cpu quota and memory limit reach the cgroup", func(t *testing.T) {
@@ -433,7 +433,7 @@ func TestResourceLimits(t *testing.T) {
 }
 
 func TestReadoptAfterRestart(t *testing.T) {
-	d1, node := newTestDriver(t, "127.0.0.1")
+	d1, node := newTestDriver(t, "127.0.1.1")
 	ctx := context.Background()
 	if err := d1.Create(ctx, httpdSpec("kept", node.image)); err != nil {
 		t.Fatal(err)
@@ -456,7 +456,7 @@ func TestReadoptAfterRestart(t *testing.T) {
 	if diff := cmp.Diff(st1, st2); diff != "" {
 		t.Errorf("status seen by a new driver differs (-first +second):\n%s", diff)
 	}
-	url := fmt.Sprintf("http://127.0.0.1:%d/", st2.Ports[0].HostPort)
+	url := fmt.Sprintf("http://127.0.1.1:%d/", st2.Ports[0].HostPort)
 	waitHTTP(t, url, 10*time.Second)
 	if err := d2.Stop(ctx, "kept", time.Second); err != nil {
 		t.Fatal(err)
