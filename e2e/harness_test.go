@@ -36,12 +36,30 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bin = dir
+	releaseStalePorts()
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
 const containerdSocket = "/run/containerd/containerd.sock"
+
+// releaseStalePorts frees the published-port rules that earlier, crashed runs left for their
+// nodes: without a socket behind them, the kernel could give their ports to this run's servers.
+func releaseStalePorts() {
+	if _, err := os.Stat(containerdSocket); err != nil {
+		return
+	}
+	c, err := container.Connect(context.Background(), containerdSocket, "default")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: releasing stale port rules:", err)
+		return
+	}
+	defer c.Close()
+	if _, err := container.ReleaseStalePorts(context.Background(), c, func(n string) bool { return strings.HasPrefix(n, "gasper-e2e-") }); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: releasing stale port rules:", err)
+	}
+}
 
 // needContainerd skips a test that starts agents when containerd is not
 // running: agents refuse to start without it.

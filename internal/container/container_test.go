@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -483,5 +485,52 @@ func waitLog(t *testing.T, d *Driver, id, want string, timeout time.Duration) {
 			t.Fatalf("log of %s lacks %q after %v: %q", id, want, timeout, b)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A container that vanished behind the driver's back (containerd lost it, the state dir was
+// wiped) leaves a port rule with no socket behind; the next driver of the node must free it, or the
+// kernel hands the port to another program whose traffic the rule then redirects.
+func TestStalePortRulesAreReleased(t *testing.T) {
+	d, node := newTestDriver(t, "127.0.1.1")
+	ctx := context.Background()
+	if err := d.Create(ctx, httpdSpec("lost", node.image)); err != nil {
+		t.Fatal(err)
+	}
+	st, err := d.Start(ctx, "lost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := st.Ports[0].HostPort
+	if !publishedPorts(node.cfg.HostIP)[port] {
+		t.Fatalf("port %d is not published after Start", port)
+	}
+	c, err := d.client.LoadContainer(ctx, "lost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := c.Task(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tk.Delete(ctx, containerd.WithProcessKill); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(node.cfg.StateDir, "cni")); err != nil {
+		t.Fatal(err)
+	}
+	if !publishedPorts(node.cfg.HostIP)[port] {
+		t.Fatalf("port %d rule disappeared on its own; the test does not test anything", port)
+	}
+	d2, err := New(ctx, node.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	if publishedPorts(node.cfg.HostIP)[port] {
+		t.Errorf("port %d is still published for a container that is gone", port)
 	}
 }

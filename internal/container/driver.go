@@ -156,6 +156,9 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 		client.Close()
 		return nil, err
 	}
+	if err := d.releaseStale(ctx); err != nil {
+		d.log.Warn("releasing the network state of containers that are gone", "err", err)
+	}
 	return d, nil
 }
 

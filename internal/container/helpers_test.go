@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,9 +59,22 @@ type testNode struct {
 	image string
 }
 
+// releaseOnce frees the port rules earlier, crashed runs of these tests left behind.
+var releaseOnce sync.Once
+
 func newTestNode(t testing.TB, hostIP string) *testNode {
 	t.Helper()
 	requireContainerd(t)
+	releaseOnce.Do(func() {
+		c, err := Connect(context.Background(), testSocket, "default")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := ReleaseStalePorts(context.Background(), c, func(n string) bool { return strings.HasPrefix(n, "gasper-test-") }); err != nil {
+			t.Fatal(err)
+		}
+	})
 	suffix := randomName(6)
 	return &testNode{cfg: Config{
 		Socket:    testSocket,
