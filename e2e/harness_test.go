@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -111,9 +112,29 @@ func freePortOn(t *testing.T, host string) string {
 	return ""
 }
 
-var subnetSeq atomic.Int32
+// subnetSeq starts at a random third octet so test runs side by side (other worktrees) rarely
+// meet; nextSubnet also skips subnets some bridge on the host already routes.
+var subnetSeq = func() *atomic.Int32 { var n atomic.Int32; n.Store(rand.Int32N(250)); return &n }()
 
-func nextSubnet() int32 { return subnetSeq.Add(1) % 250 }
+func nextSubnet() int32 {
+	for {
+		n := subnetSeq.Add(1)%250 + 1
+		if !addressInUse(fmt.Sprintf("10.214.%d.1", n)) {
+			return n
+		}
+	}
+}
+
+// addressInUse tells whether ip is assigned to one of the host's interfaces.
+func addressInUse(ip string) bool {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.String() == ip {
+			return true
+		}
+	}
+	return false
+}
 
 // suffix keeps bridge names within 15 characters.
 func suffix(name string) string {
