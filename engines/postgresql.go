@@ -42,13 +42,13 @@ exec ` + asUser("postgres") + ` "$PGBIN/postgres" -D "$PGDATA" -c listen_address
 	return Engine{
 		Name: "postgresql", Port: 5432, Scheme: "postgres", EnvVar: "POSTGRES_URL", DumpExt: "pgdump",
 		Recipe: image.Recipe{
-			Name: "db-postgresql",
+			Name:     "db-postgresql",
 			Files:    common(start, ready, backup, restore),
 			Packages: []string{"postgresql"},
 			// No default cluster: each database initialises its own on its volume.
 			Run: []string{"rm -rf /var/lib/postgresql/* /etc/postgresql/*"},
-			Env:      []string{"LANG=C.UTF-8"},
-			Cmd:      []string{StartCmd},
+			Env: []string{"LANG=C.UTF-8"},
+			Cmd: []string{StartCmd},
 		},
 	}
 }

@@ -450,7 +450,7 @@ func (m *Manager) create(ctx context.Context, spec proto.DBSpec, e engines.Engin
 		ID: containerID(spec), Image: img, Args: []string{engines.StartCmd}, Env: e.Env(spec.Name),
 		Labels:      map[string]string{labelDB: spec.Name, labelSpec: specHash(spec)},
 		MemoryBytes: spec.MemoryBytes, CPUs: spec.CPUs,
-		Ports:       []container.Port{{ContainerPort: e.Port, HostPort: port, Protocol: "tcp"}},
+		Ports: []container.Port{{ContainerPort: e.Port, HostPort: port, Protocol: "tcp"}},
 		Mounts: []container.Mount{
 			{Source: filepath.Join(dir, "data"), Target: engines.DataDir},
 			{Source: pw, Target: engines.PasswordFile, ReadOnly: true},

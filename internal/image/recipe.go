@@ -44,13 +44,13 @@ type Recipe struct {
 	// HostCA makes the host's CA bundle readable by Run at HostCAPath (bind-mounted read-only,
 	// never kept in the layer), for downloads through a TLS-inspecting proxy; Run also gets the
 	// host's Go module settings (GOPROXY, GONOSUMDB, ...).
-	HostCA bool
-	Env         []string // image config Env (KEY=VALUE)
-	Entrypoint  []string // image config Entrypoint
-	Cmd         []string // image config Cmd
-	WorkDir     string   // image config WorkingDir
-	User        string   // image config User
-	Ref         string   // if set: pull this OCI reference instead of building; all else is ignored
+	HostCA     bool
+	Env        []string // image config Env (KEY=VALUE)
+	Entrypoint []string // image config Entrypoint
+	Cmd        []string // image config Cmd
+	WorkDir    string   // image config WorkingDir
+	User       string   // image config User
+	Ref        string   // if set: pull this OCI reference instead of building; all else is ignored
 }
 
 func (r Recipe) suite() string {
