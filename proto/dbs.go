@@ -51,6 +51,8 @@ type DBStatus struct {
 	Name     string `json:"name"`
 	State    string `json:"state"`
 	HostPort int    `json:"host_port,omitempty"`
+	// Generation is the DBSpec generation of the container reported on.
+	Generation int `json:"generation"`
 	Restarts int    `json:"restarts"`
 	Error    string `json:"error,omitempty"`
 	LastLog  string `json:"last_log,omitempty"`

@@ -32,6 +32,7 @@ import (
 const (
 	labelDB   = "gasper.db"
 	labelSpec = "gasper.db-spec" // hash of what the container was made from
+	labelGen  = "gasper.db-generation"
 )
 
 // Config configures a Manager.
@@ -333,9 +334,14 @@ func (m *Manager) converge(ctx context.Context, spec proto.DBSpec, c container.S
 	}
 	if exists && c.Labels[labelSpec] != specHash(spec) {
 		m.log.Info("replacing database container", "db", spec.Name)
-		if err := m.cfg.Driver.Stop(ctx, c.ID, 30*time.Second); err == nil {
-			err = m.cfg.Driver.Remove(ctx, c.ID)
+		if err := m.cfg.Driver.Stop(ctx, c.ID, 30*time.Second); err != nil {
+			m.log.Warn("stop database for replacement", "db", spec.Name, "err", err)
 		}
+		if err := m.cfg.Driver.Remove(ctx, c.ID); err != nil {
+			m.setState(spec.Name, func(t *tracked) { t.state, t.err = proto.DBFailing, "replacing the container: "+err.Error() })
+			return
+		}
+		m.setState(spec.Name, func(t *tracked) { t.state, t.err, t.lastLog = proto.DBStarting, "", "" })
 		exists = false
 	}
 	if !exists {
@@ -448,7 +454,7 @@ func (m *Manager) create(ctx context.Context, spec proto.DBSpec, e engines.Engin
 	}
 	return m.cfg.Driver.Create(ctx, container.Spec{
 		ID: containerID(spec), Image: img, Args: []string{engines.StartCmd}, Env: e.Env(spec.Name),
-		Labels:      map[string]string{labelDB: spec.Name, labelSpec: specHash(spec)},
+		Labels:      map[string]string{labelDB: spec.Name, labelSpec: specHash(spec), labelGen: strconv.Itoa(spec.Generation)},
 		MemoryBytes: spec.MemoryBytes, CPUs: spec.CPUs,
 		Ports: []container.Port{{ContainerPort: e.Port, HostPort: port, Protocol: "tcp"}},
 		Mounts: []container.Mount{
@@ -501,16 +507,19 @@ func (m *Manager) report(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	ports := map[string]int{}
+	ports, gens := map[string]int{}, map[string]int{}
 	for _, c := range all {
-		if name := c.Labels[labelDB]; name != "" && len(c.Ports) > 0 {
-			ports[name] = c.Ports[0].HostPort
+		if name := c.Labels[labelDB]; name != "" {
+			if len(c.Ports) > 0 {
+				ports[name] = c.Ports[0].HostPort
+			}
+			gens[name], _ = strconv.Atoi(c.Labels[labelGen])
 		}
 	}
 	rep := proto.DBReport{DBs: []proto.DBStatus{}}
 	m.mu.Lock()
 	for name, s := range m.desired {
-		st := proto.DBStatus{Name: name, State: proto.DBStarting, HostPort: ports[name]}
+		st := proto.DBStatus{Name: name, State: proto.DBStarting, HostPort: ports[name], Generation: gens[name]}
 		if st.HostPort == 0 {
 			st.HostPort = m.ports[s.ID]
 		}
@@ -582,12 +591,13 @@ func copyFlushing(w http.ResponseWriter, r io.Reader) error {
 }
 
 // readyContainer returns a database's container id once it serves, or writes an HTTP error.
-func (m *Manager) readyContainer(w http.ResponseWriter, s proto.DBSpec) (string, bool) {
+func (m *Manager) readyContainer(ctx context.Context, w http.ResponseWriter, s proto.DBSpec) (string, bool) {
 	m.mu.Lock()
 	t := m.state[s.Name]
 	ready := t != nil && t.state == proto.DBReady
 	m.mu.Unlock()
-	if !ready {
+	// Just after an agent restart the next pass has not looked yet: ask the server itself.
+	if !ready && !m.ready(ctx, containerID(s)) {
 		http.Error(w, "database "+s.Name+" is not ready", http.StatusConflict)
 		return "", false
 	}
@@ -602,7 +612,7 @@ func (m *Manager) handleBackup(w http.ResponseWriter, r *http.Request) {
 	l := m.lock(s.Name)
 	l.Lock()
 	defer l.Unlock()
-	id, ok := m.readyContainer(w, s)
+	id, ok := m.readyContainer(r.Context(), w, s)
 	if !ok {
 		return
 	}
@@ -632,7 +642,7 @@ func (m *Manager) handleRestore(w http.ResponseWriter, r *http.Request) {
 	l := m.lock(s.Name)
 	l.Lock()
 	defer l.Unlock()
-	id, ok := m.readyContainer(w, s)
+	id, ok := m.readyContainer(r.Context(), w, s)
 	if !ok {
 		return
 	}

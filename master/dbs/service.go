@@ -125,6 +125,10 @@ func (s *Service) Run(ctx context.Context) error {
 
 // NodeConnected pushes a db node's desired set as soon as its tunnel is up.
 func (s *Service) NodeConnected(nodeID string, facts proto.Facts) {
+	// What it reported before it went away no longer holds.
+	s.mu.Lock()
+	delete(s.reports, nodeID)
+	s.mu.Unlock()
 	if slices.Contains(facts.Roles, proto.RoleDB) {
 		s.kick(nodeID)
 	}
@@ -421,7 +425,7 @@ func (s *Service) view(ctx context.Context, d store.Database) (api.Database, err
 		default:
 			v.NodeName = nodes[i].Hostname
 			v.Address = net.JoinHostPort(nodes[i].Advertise, strconv.Itoa(d.HostPort))
-			if reported {
+			if reported && rep.Generation == d.Generation {
 				switch rep.State {
 				case proto.DBReady:
 					v.Status = api.DBReady
