@@ -277,17 +277,30 @@ func (m *Model) helpKeys() helpKeys {
 	}
 	switch m.mode {
 	case modeLogs:
-		keys := []key.Binding{k.Search, k.Follow, k.Up, k.Down, k.Back, k.Quit}
+		keys := []key.Binding{k.Back, k.Search, k.Follow, k.Up, k.Down}
 		return helpKeys{short: keys, full: [][]key.Binding{{k.Search, k.Follow}, nav, general}}
 	case modeDetail:
 		acts := m.actionBindings(false)
-		return helpKeys{short: append(append([]key.Binding{}, acts...), k.Back, k.Help, k.Quit),
+		return helpKeys{short: append([]key.Binding{k.Back}, acts...),
 			full: [][]key.Binding{acts, nav, general}}
 	}
 	acts := m.actionBindings(true)
 	tabs := []key.Binding{k.NextTab, k.Tab1}
 	list := []key.Binding{k.Open, k.Filter, k.Sort, k.Reverse}
-	short := append(append([]key.Binding{k.Open}, acts...), k.Filter, k.NextTab, k.Help, k.Quit)
+	// Most used first: what does not fit the bar is left out from the end.
+	short := []key.Binding{k.Open}
+	for _, b := range []key.Binding{k.Logs, k.Restart, k.New, k.Delete, k.Link, k.Unlink} {
+		if slices.ContainsFunc(acts, func(a key.Binding) bool { return a.Help() == b.Help() }) {
+			short = append(short, b)
+		}
+	}
+	short = append(short, k.Filter)
+	for _, b := range []key.Binding{k.Rebuild, k.Rollback} {
+		if slices.ContainsFunc(acts, func(a key.Binding) bool { return a.Help() == b.Help() }) {
+			short = append(short, b)
+		}
+	}
+	short = append(short, k.NextTab)
 	return helpKeys{short: short, full: [][]key.Binding{list, acts, tabs, nav, general}}
 }
 

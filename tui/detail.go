@@ -36,6 +36,9 @@ func (m *Model) updateDetail() {
 		s = m.userDetail()
 	}
 	m.detailView.SetContent(s)
+	if m.detailBottom {
+		m.detailView.GotoBottom()
+	}
 }
 
 func (m *Model) findApp(name string) *api.App {

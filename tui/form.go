@@ -5,6 +5,7 @@ import (
 
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 )
 
 // field is one input of a form: free text, or a choice among options
@@ -139,7 +140,9 @@ func (f *form) do(m *Model) tea.Cmd {
 func (f *form) view(m *Model) []string {
 	lines := []string{"", "  " + m.st.title.Render(f.title), ""}
 	for _, t := range f.text {
-		lines = append(lines, "  "+t)
+		for _, l := range strings.Split(ansi.Wordwrap(t, max(m.width-4, 20), ""), "\n") {
+			lines = append(lines, "  "+l)
+		}
 	}
 	if len(f.text) > 0 {
 		lines = append(lines, "")
@@ -157,7 +160,7 @@ func (f *form) view(m *Model) []string {
 		if fl.options != nil {
 			v = "‹ " + fl.options[fl.opt] + " ›"
 		} else {
-			fl.in.Width = max(m.width-width-8, 10)
+			fl.in.Width = min(max(m.width-width-8, 10), 48)
 			v = "[" + fl.in.View() + "]"
 		}
 		lines = append(lines, marker+pad(fl.label+":", width+1)+" "+v)

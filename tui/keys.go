@@ -5,10 +5,10 @@ import "github.com/charmbracelet/bubbles/key"
 // keyMap holds every key the dashboard answers to; the help bar shows the
 // ones that apply where the user is.
 type keyMap struct {
-	Up, Down, Top, Bottom, PageUp, PageDown key.Binding
+	Up, Down, Top, Bottom, PageUp, PageDown  key.Binding
 	NextTab, PrevTab, Tab1, Tab2, Tab3, Tab4 key.Binding
-	Open, Back, Quit, Help                 key.Binding
-	Filter, Sort, Reverse                  key.Binding
+	Open, Back, Quit, Help                   key.Binding
+	Filter, Sort, Reverse                    key.Binding
 
 	Logs, New, Restart, Rebuild, Rollback, Delete key.Binding
 	Link, Unlink                                  key.Binding

@@ -88,12 +88,13 @@ type Model struct {
 	inflight [4]bool
 
 	// detail is the name (or id) of the item the detail view shows.
-	detail         string
-	releases       []api.Release
-	releasesFor    string
-	releasesBusy   bool
-	detailView     viewport.Model
-	detailOffsetOf string
+	detail       string
+	releases     []api.Release
+	releasesFor  string
+	releasesBusy bool
+	detailView   viewport.Model
+	// detailBottom keeps the detail scrolled to its end (G) as it grows.
+	detailBottom bool
 
 	logs *logView
 
@@ -182,8 +183,8 @@ func New(cfg Config) *Model {
 
 // Messages.
 type (
-	tickMsg    struct{}
-	whoMsg     struct {
+	tickMsg struct{}
+	whoMsg  struct {
 		u   *api.User
 		err error
 	}
@@ -517,6 +518,7 @@ func (m *Model) listKey(msg tea.KeyMsg) tea.Cmd {
 		if r, ok := t.selected(); ok {
 			m.mode, m.detail = modeDetail, r.key
 			m.detailView.GotoTop()
+			m.detailBottom = false
 			m.layout()
 			m.updateDetail()
 			if m.tab == tabApps {
@@ -534,16 +536,20 @@ func (m *Model) detailKey(msg tea.KeyMsg) tea.Cmd {
 	k := m.keys
 	switch {
 	case key.Matches(msg, k.Up):
+		m.detailBottom = false
 		m.detailView.ScrollUp(1)
 	case key.Matches(msg, k.Down):
 		m.detailView.ScrollDown(1)
 	case key.Matches(msg, k.PageUp):
+		m.detailBottom = false
 		m.detailView.PageUp()
 	case key.Matches(msg, k.PageDown):
 		m.detailView.PageDown()
 	case key.Matches(msg, k.Top):
+		m.detailBottom = false
 		m.detailView.GotoTop()
 	case key.Matches(msg, k.Bottom):
+		m.detailBottom = true
 		m.detailView.GotoBottom()
 	default:
 		return m.actionKey(msg, m.detail)
@@ -616,7 +622,7 @@ func (m *Model) View() string {
 	if m.fullHelp {
 		lines = append(lines, strings.Split(m.help.FullHelpView(m.helpKeys().FullHelp()), "\n")...)
 	} else {
-		lines = append(lines, m.help.ShortHelpView(m.helpKeys().ShortHelp()))
+		lines = append(lines, m.shortHelp())
 	}
 	for i, l := range lines {
 		if ansi.StringWidth(l) > m.width {
@@ -624,6 +630,30 @@ func (m *Model) View() string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// shortHelp is the one-line help bar: as many of the keys that apply as
+// fit, always ending with help and quit.
+func (m *Model) shortHelp() string {
+	keys := m.helpKeys().ShortHelp()
+	if len(keys) == 0 {
+		return ""
+	}
+	tail := []key.Binding{m.keys.Help, m.keys.Quit}
+	var lead []key.Binding
+	for _, k := range keys {
+		if k.Help() != m.keys.Help.Help() && k.Help() != m.keys.Quit.Help() {
+			lead = append(lead, k)
+		}
+	}
+	h := m.help
+	h.Width = 0 // measured here: help's own cut would drop help and quit
+	for n := len(lead); n > 0; n-- {
+		if s := h.ShortHelpView(append(lead[:n:n], tail...)); ansi.StringWidth(s) <= m.width {
+			return s
+		}
+	}
+	return h.ShortHelpView(tail)
 }
 
 func (m *Model) titleLine() string {

@@ -203,7 +203,10 @@ func (t *table) render(st styles, width, height int) []string {
 
 // natural is the width column c wants: its widest cell or title, capped.
 func (t *table) natural(c int) int {
-	w := ansi.StringWidth(t.cols[c].title) + 2 // room for the sort arrow
+	w := ansi.StringWidth(t.cols[c].title)
+	if c == t.sortCol {
+		w += 2 // the sort arrow
+	}
 	for _, vi := range t.view {
 		r := t.rows[vi]
 		if c < len(r.cells) {
