@@ -40,7 +40,7 @@ func seed() *tuitest.Fake {
 		Address: "127.0.0.2:30001", CreatedAt: ago(72 * time.Hour), UpdatedAt: ago(5 * time.Minute),
 		Instances: []api.Instance{{ID: "web-3-a1b2c3d4e5f6a7b8", Node: "n1", NodeName: "node1", Address: "127.0.0.2:30001",
 			Release: 3, State: "healthy", StartedAt: ptr(ago(5 * time.Minute))}}},
-		api.Release{App: "web", Number: 3, Status: api.ReleaseReady, Cause: "rollback of 1", Current: true, CreatedAt: ago(5 * time.Minute)},
+		api.Release{App: "web", Number: 3, Status: api.ReleaseReady, Cause: "rollback to 1", Current: true, CreatedAt: ago(5 * time.Minute)},
 		api.Release{App: "web", Number: 2, Status: api.ReleaseFailed, Cause: "deploy", Error: "npm ERR! missing script: start", CreatedAt: ago(time.Hour)},
 		api.Release{App: "web", Number: 1, Status: api.ReleaseReady, Cause: "deploy", BuildTime: "12s", CreatedAt: ago(26 * time.Hour)},
 	)
@@ -234,7 +234,7 @@ func TestActions(t *testing.T) {
 		{"restart", []string{"down", "down", "r", "y"}, "Restarted web", []string{"restart web"}},
 		{"restart declined", []string{"down", "down", "r", "n"}, "Cancelled", nil},
 		{"rebuild from the detail", []string{"down", "down", "enter", "b", "y"}, "Building release 4 of web", []string{"rebuild web"}},
-		{"rollback", []string{"down", "down", "u", "y"}, "Rolling web back: release 4 (rollback of 1)", []string{"rollback web to 1"}},
+		{"rollback", []string{"down", "down", "u", "y"}, "Rolling web back: release 4 (rollback to 1)", []string{"rollback web to 1"}},
 		{"delete needs the name", []string{"down", "down", "d", "wbe", "enter"}, `"wbe" is not "web"`, nil},
 		{"delete", []string{"down", "down", "d", "web", "enter"}, "Deleted app web", []string{"delete app web"}},
 		{"create app", []string{"n", "shop", "tab", "backspace", os.TempDir(), "tab", "right", "enter"}, "Created shop; building release 1",
@@ -333,7 +333,7 @@ func TestFramesAreStable(t *testing.T) {
 	for range 2 {
 		r := start(t, seed(), 80, 24, time.Hour)
 		r.keys("down", "down", "enter", "G")
-		r.wait(t, "rollback of 1")
+		r.wait(t, "rollback to 1")
 		frames = append(frames, r.frame(t))
 	}
 	if frames[0] != frames[1] {

@@ -202,8 +202,8 @@ func deployedApp(t *testing.T, ctx context.Context, env Env) {
 	}
 	waitRunning(t, ctx, c, "ct-live", 2, "", env.Wait)
 	r, err = c.Rollback(ctx, "ct-live", 0)
-	if err != nil || r.Number != 3 || !strings.HasPrefix(r.Cause, "rollback of 1") {
-		t.Fatalf("rollback = %+v, %v; want release 3, a rollback of 1", r, err)
+	if err != nil || r.Number != 3 || !strings.HasPrefix(r.Cause, "rollback to 1") {
+		t.Fatalf("rollback = %+v, %v; want release 3, a rollback to 1", r, err)
 	}
 	waitRunning(t, ctx, c, "ct-live", 3, "", env.Wait)
 	if err := c.DeleteApp(ctx, "ct-live"); err != nil {

@@ -319,7 +319,7 @@ func (f *Fake) Rollback(ctx context.Context, app string, n int) (*api.Release, e
 		return nil, api.Errorf(api.CodeConflict, "app %s has no earlier ready release", app)
 	}
 	f.record("rollback %s to %d", app, to.Number)
-	r := f.deployLocked(a, fmt.Sprintf("rollback of %d", to.Number), to.Image)
+	r := f.deployLocked(a, fmt.Sprintf("rollback to %d", to.Number), to.Image)
 	r.Status = api.ReleaseReady // a rollback does not build
 	return r, nil
 }
