@@ -23,7 +23,7 @@ type Client interface {
 	Releases(ctx context.Context, app string) ([]api.Release, error)
 	Logs(ctx context.Context, app string, follow bool, tail int) (io.ReadCloser, error)
 
-	ListDatabases(ctx context.Context) ([]api.Database, error)
+	Databases(ctx context.Context) ([]api.Database, error)
 	CreateDatabase(ctx context.Context, req api.CreateDatabaseRequest) (*api.Database, error)
 	DeleteDatabase(ctx context.Context, name string, withBackups bool) error
 	LinkDatabase(ctx context.Context, db, app string) (*api.Database, error)

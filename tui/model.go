@@ -251,7 +251,7 @@ func (m *Model) fetch(t tab) tea.Cmd {
 			v, err := c.Apps(ctx)
 			return appsMsg{v, err}
 		case tabDBs:
-			v, err := c.ListDatabases(ctx)
+			v, err := c.Databases(ctx)
 			return dbsMsg{v, err}
 		case tabNodes:
 			v, err := c.Nodes(ctx)

@@ -134,14 +134,14 @@ func (r *run) keys(names ...string) {
 // changes, so text on the screen appears in the stream).
 func (r *run) wait(t *testing.T, text string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		r.drain()
 		if bytes.Contains(r.out.Bytes()[r.from:], []byte(text)) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after 5s waiting for %q on the screen; output since the last keys:\n%s", text, r.out.Bytes()[r.from:])
+			t.Fatalf("timed out after 10s waiting for %q on the screen; output since the last keys:\n%s", text, r.out.Bytes()[r.from:])
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -33,7 +33,7 @@ func TestDatabaseRoutes(t *testing.T) {
 		wantV  any
 	}{
 		{"list", 200, `[{"name":"pg","engine":"postgresql","status":"ready"}]`,
-			func(c *client.Client) (any, error) { return c.ListDatabases(ctx) },
+			func(c *client.Client) (any, error) { return c.Databases(ctx) },
 			request{Method: "GET", Path: "/api/v1/databases", Auth: "Bearer gsp_t"},
 			[]api.Database{{Name: "pg", Engine: "postgresql", Status: "ready"}}},
 		{"create", 201, `{"name":"pg","engine":"postgresql","password":"pw"}`,
@@ -73,7 +73,7 @@ func TestDatabaseRoutes(t *testing.T) {
 			func(c *client.Client) (any, error) { return nil, c.UnlinkDatabase(ctx, "pg", "web") },
 			request{Method: "DELETE", Path: "/api/v1/databases/pg/links/web", Auth: "Bearer gsp_t"}, nil},
 		{"backup", 201, `{"id":"b1","database":"pg","size":42}`,
-			func(c *client.Client) (any, error) { return c.CreateBackup(ctx, "pg") },
+			func(c *client.Client) (any, error) { return c.BackupDatabase(ctx, "pg") },
 			request{Method: "POST", Path: "/api/v1/databases/pg/backups", Auth: "Bearer gsp_t"},
 			&api.Backup{ID: "b1", Database: "pg", Size: 42}},
 		{"backups", 200, `[{"id":"b2"},{"id":"b1"}]`,

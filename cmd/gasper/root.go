@@ -102,6 +102,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		newCmdLogout(g, nil),
 		newCmdWhoAmI(g, nil),
 		newCmdApp(g),
+		newCmdDB(g),
 		newCmdNode(g),
 		newCmdUser(g),
 		newCmdToken(g),

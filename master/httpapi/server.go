@@ -14,6 +14,7 @@ import (
 
 	"gasper/api"
 	"gasper/master/apps"
+	"gasper/master/dbs"
 	"gasper/master/auth"
 	"gasper/master/nodes"
 	"gasper/master/secrets"
@@ -36,6 +37,8 @@ type Config struct {
 	Nodes *nodes.Registry
 	// Apps is the application service.
 	Apps *apps.Service
+	// DBs is the database service.
+	DBs *dbs.Service
 	// Tunnel closes removed nodes' tunnels; nil is allowed in tests.
 	Tunnel Tunnel
 	// Box seals uploaded certificates' keys.

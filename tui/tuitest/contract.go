@@ -138,7 +138,7 @@ func Contract(t *testing.T, env Env) {
 		if !env.Databases {
 			t.Skip("this master does not serve the database routes yet")
 		}
-		ds, err := admin.ListDatabases(ctx)
+		ds, err := admin.Databases(ctx)
 		if err != nil || ds == nil {
 			t.Fatalf("databases = %v, %v; want a list", ds, err)
 		}

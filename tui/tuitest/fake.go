@@ -388,8 +388,8 @@ func (f *Fake) stream(ctx context.Context, app string, from int, follow bool, pw
 	}
 }
 
-// ListDatabases lists the caller's databases (admins: all), by name.
-func (f *Fake) ListDatabases(ctx context.Context) ([]api.Database, error) {
+// Databases lists the caller's databases (admins: all), by name.
+func (f *Fake) Databases(ctx context.Context) ([]api.Database, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := []api.Database{}
