@@ -215,7 +215,7 @@ func (m *Model) createDBForm() tea.Cmd {
 			if err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("Created %s database %s (%s); its password is shown once by: gasper db create", d.Engine, d.Name, d.Status), nil
+			return fmt.Sprintf("Created %s database %s (%s); its password: gasper db info %s --show-password", d.Engine, d.Name, d.Status, d.Name), nil
 		}), nil
 	}
 	return m.openForm(f)

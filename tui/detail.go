@@ -246,10 +246,11 @@ func (m *Model) dbDetail() string {
 		"Address", d.Address,
 		"Database", d.DBName,
 		"User", d.User,
-		"URL", d.URL+"  (password hidden)",
+		"URL", d.URL,
 		"Memory", mem,
 		"Created", ago(m.now(), d.CreatedAt),
 	))
+	b.WriteString(m.st.dim.Render("  The password: gasper db info "+d.Name+" --show-password") + "\n")
 	b.WriteString("\n" + m.heading("Linked apps"))
 	if len(d.Links) == 0 {
 		b.WriteString("  none (a links an app)\n")

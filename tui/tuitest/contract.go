@@ -18,8 +18,6 @@ import (
 type Env struct {
 	// Admin is an admin's client; User a plain user's, who owns nothing.
 	Admin, User tui.Client
-	// Databases says the master serves the database routes.
-	Databases bool
 	// Source, when set, returns a gzip'd tar of a static site, and the
 	// master has a node that builds and runs apps: the contract then also
 	// deploys, restarts, rebuilds and rolls back an app, waiting up to Wait.
@@ -135,12 +133,50 @@ func Contract(t *testing.T, env Env) {
 	})
 
 	t.Run("databases", func(t *testing.T) {
-		if !env.Databases {
-			t.Skip("this master does not serve the database routes yet")
-		}
 		ds, err := admin.Databases(ctx)
 		if err != nil || ds == nil {
 			t.Fatalf("databases = %v, %v; want a list", ds, err)
+		}
+		d, err := admin.CreateDatabase(ctx, api.CreateDatabaseRequest{Name: "ct-db", Engine: "redis"})
+		if err != nil {
+			t.Fatalf("create: %v", err)
+		}
+		if d.Name != "ct-db" || d.Engine != "redis" || d.Owner != me.Email || d.Password == "" ||
+			!slices.Contains([]string{api.DBPending, api.DBCreating, api.DBReady}, d.Status) {
+			t.Errorf("created database = %+v; want ct-db, redis, owned by %s, its password, pending, creating or ready", d, me.Email)
+		}
+		wantErr(t, "create again", api.ErrConflict, func() error {
+			_, err := admin.CreateDatabase(ctx, api.CreateDatabaseRequest{Name: "ct-db", Engine: "redis"})
+			return err
+		})
+		wantErr(t, "create with 1 MiB", api.ErrBadRequest, func() error {
+			_, err := admin.CreateDatabase(ctx, api.CreateDatabaseRequest{Name: "ct-tiny", Engine: "redis", MemoryBytes: 1 << 20})
+			return err
+		})
+		ds, _ = admin.Databases(ctx)
+		if i := slices.IndexFunc(ds, func(x api.Database) bool { return x.Name == "ct-db" }); i < 0 || ds[i].Password != "" {
+			t.Errorf("admin's databases = %+v; want ct-db, without its password", ds)
+		}
+		if ds, _ := user.Databases(ctx); slices.ContainsFunc(ds, func(x api.Database) bool { return x.Name == "ct-db" }) {
+			t.Errorf("user's databases show another user's: %+v", ds)
+		}
+		wantErr(t, "user deletes another's database", api.ErrNotFound, func() error { return user.DeleteDatabase(ctx, "ct-db", false) })
+		if d.Status != api.DBReady {
+			if _, err := admin.CreateApp(ctx, api.CreateAppRequest{Name: "ct-linked"}); err != nil {
+				t.Fatalf("create app: %v", err)
+			}
+			wantErr(t, "link a database that has no address yet", api.ErrConflict, func() error {
+				_, err := admin.LinkDatabase(ctx, "ct-db", "ct-linked")
+				return err
+			})
+			admin.DeleteApp(ctx, "ct-linked")
+		}
+		if err := admin.DeleteDatabase(ctx, "ct-db", true); err != nil {
+			t.Fatalf("delete: %v", err)
+		}
+		ds, _ = admin.Databases(ctx)
+		if slices.ContainsFunc(ds, func(x api.Database) bool { return x.Name == "ct-db" }) {
+			t.Errorf("databases after delete: %+v", ds)
 		}
 		wantErr(t, "create with engine oracle", api.ErrBadRequest, func() error {
 			_, err := admin.CreateDatabase(ctx, api.CreateDatabaseRequest{Name: "ct-db", Engine: "oracle"})

@@ -423,6 +423,9 @@ func (f *Fake) CreateDatabase(ctx context.Context, req api.CreateDatabaseRequest
 	if mem == 0 {
 		mem = 256 << 20
 	}
+	if mem < 64<<20 {
+		return nil, api.Errorf(api.CodeBadRequest, "memory %d MiB is too little for a database server: give at least 64 MiB", mem>>20)
+	}
 	d := &api.Database{Name: req.Name, Owner: f.me.Email, Engine: req.Engine, Status: api.DBCreating, Node: "n1", NodeName: "node1",
 		Host: req.Name + ".db." + f.state.domain, DBName: req.Name, User: req.Name, MemoryBytes: mem, Links: []string{},
 		URL: req.Engine + "://" + req.Name + ":****@" + req.Name + ".db." + f.state.domain + "/" + req.Name, CreatedAt: f.state.now()}
@@ -455,6 +458,9 @@ func (f *Fake) LinkDatabase(ctx context.Context, db, app string) (*api.Database,
 	}
 	if _, err := f.app(app); err != nil {
 		return nil, err
+	}
+	if d.Status != api.DBReady {
+		return nil, api.Errorf(api.CodeConflict, "database %s has no address yet (%s): link it once it is ready", db, d.Status)
 	}
 	if slices.Contains(d.Links, app) {
 		return nil, api.Errorf(api.CodeConflict, "database %s is already linked to %s", db, app)
