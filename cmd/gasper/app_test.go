@@ -441,6 +441,14 @@ func TestAppListInfoReleases(t *testing.T) {
 	if m.apps.Restarts != 1 {
 		t.Errorf("restarts = %d, want 1", m.apps.Restarts)
 	}
+
+	r = invocation{env: env}.run(t, "app", "restart", "web", "--wait")
+	wantExit(t, r, 0)
+	if m.apps.Restarts != 2 || r.stdout != "http://127.0.0.2:30001\n" || !strings.Contains(r.stderr, "Restarted web: 1 fresh instances") {
+		t.Errorf("restart --wait: restarts %d, stdout %q, stderr %q", m.apps.Restarts, r.stdout, r.stderr)
+	}
+	r = invocation{env: env}.run(t, "app", "restart", "web", "--json")
+	wantExit(t, r, exitUsage)
 }
 
 // TestAppBuildLogWithoutVerdict checks that a build log cut short does not

@@ -153,6 +153,9 @@ func (m *fakeMaster) appRoutes(mux *http.ServeMux) {
 	}))
 	mux.HandleFunc("POST /api/v1/apps/{app}/restart", m.withApp(func(w http.ResponseWriter, r *http.Request, a *fakeApp) {
 		m.apps.Restarts++
+		for i := range a.Instances { // fresh instances, as the master's are
+			a.Instances[i].ID += "r"
+		}
 		w.WriteHeader(204)
 	}))
 	mux.HandleFunc("GET /api/v1/apps/{app}/env", m.withApp(func(w http.ResponseWriter, r *http.Request, a *fakeApp) {

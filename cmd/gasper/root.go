@@ -109,6 +109,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		newCmdCA(g, nil),
 		newCmdCert(g),
 		newCmdVersion(g),
+		newCmdDashboard(g, nil),
 	)
 	return root
 }
