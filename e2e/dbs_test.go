@@ -108,7 +108,9 @@ func (c dbClient) read() (string, error) {
 	var doc struct {
 		V string `bson:"v"`
 	}
-	err := c.mongo(func(ctx context.Context, co *mongo.Collection) error { return co.FindOne(ctx, bson.M{"_id": "k"}).Decode(&doc) })
+	err := c.mongo(func(ctx context.Context, co *mongo.Collection) error {
+		return co.FindOne(ctx, bson.M{"_id": "k"}).Decode(&doc)
+	})
 	if err == mongo.ErrNoDocuments {
 		return "", nil
 	}

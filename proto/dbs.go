@@ -52,10 +52,10 @@ type DBStatus struct {
 	State    string `json:"state"`
 	HostPort int    `json:"host_port,omitempty"`
 	// Generation is the DBSpec generation of the container reported on.
-	Generation int `json:"generation"`
-	Restarts int    `json:"restarts"`
-	Error    string `json:"error,omitempty"`
-	LastLog  string `json:"last_log,omitempty"`
+	Generation int    `json:"generation"`
+	Restarts   int    `json:"restarts"`
+	Error      string `json:"error,omitempty"`
+	LastLog    string `json:"last_log,omitempty"`
 }
 
 // DBReport is the body of POST PathDBStatus.

@@ -14,8 +14,8 @@ import (
 
 	"gasper/api"
 	"gasper/master/apps"
-	"gasper/master/dbs"
 	"gasper/master/auth"
+	"gasper/master/dbs"
 	"gasper/master/nodes"
 	"gasper/master/secrets"
 	"gasper/master/store"
