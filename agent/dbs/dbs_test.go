@@ -272,7 +272,7 @@ func (n *node) setDesired(t *testing.T, specs []proto.DBSpec) {
 // waitReady waits until the manager reports every named database ready, and returns their ports.
 func (n *node) waitReady(t *testing.T, names ...string) map[string]int {
 	t.Helper()
-	deadline := time.After(4 * time.Minute)
+	deadline := time.After(10 * time.Minute) // cold caches build the engine images first
 	for {
 		select {
 		case rep := <-n.reports:
@@ -292,7 +292,7 @@ func (n *node) waitReady(t *testing.T, names ...string) map[string]int {
 				return ports
 			}
 		case <-deadline:
-			t.Fatalf("databases %v not ready within 4m", names)
+			t.Fatalf("databases %v not ready within 10m (images built, servers started and provisioned)", names)
 		}
 	}
 }
