@@ -423,7 +423,7 @@ func TestAppListInfoReleases(t *testing.T) {
 
 	r = invocation{env: env}.run(t, "app", "rollback", "web", "1")
 	wantExit(t, r, 0)
-	if r.stdout != "http://127.0.0.2:30001\n" || !strings.Contains(r.stderr, "Release 3 of web: rollback of 1") {
+	if r.stdout != "http://127.0.0.2:30001\n" || !strings.Contains(r.stderr, "Release 3 of web: rollback to 1") {
 		t.Errorf("rollback: stdout %q stderr %q", r.stdout, r.stderr)
 	}
 	if diff := cmp.Diff([]api.RollbackRequest{{Release: 1}}, m.apps.Rollbacks); diff != "" {
