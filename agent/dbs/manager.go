@@ -564,30 +564,7 @@ func (m *Manager) handleLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	defer rc.Close()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	copyFlushing(w, rc)
-}
-
-// copyFlushing copies r to w, flushing after every read so followers see lines at once.
-func copyFlushing(w http.ResponseWriter, r io.Reader) error {
-	f, _ := w.(http.Flusher)
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return werr
-			}
-			if f != nil {
-				f.Flush()
-			}
-		}
-		if err != nil {
-			if err == io.EOF {
-				return nil
-			}
-			return err
-		}
-	}
+	io.Copy(flushWriter{w}, rc) // flushed per write, so followers see lines at once
 }
 
 // readyContainer returns a database's container id once it serves, or writes an HTTP error.

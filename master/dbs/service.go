@@ -3,7 +3,6 @@
 package dbs
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"gasper/api"
+	"gasper/master/nodepush"
 	"gasper/master/secrets"
 	"gasper/master/store"
 	"gasper/proto"
@@ -74,7 +74,7 @@ type Service struct {
 	ctx     context.Context
 	reports map[string]map[string]proto.DBStatus // node id -> name -> status
 	pending map[string]string                    // name -> why it is not placed
-	syncs   map[string]chan struct{}
+	pusher  *nodepush.Pusher
 }
 
 // MaxNameLength bounds database names: the node's container is "db-" + name.
@@ -97,8 +97,11 @@ func New(cfg Config) (*Service, error) {
 	if err := os.MkdirAll(cfg.BackupDir, 0o700); err != nil {
 		return nil, fmt.Errorf("backup dir: %w", err)
 	}
-	return &Service{cfg: cfg, log: cfg.Logger.With("component", "dbs"), ctx: context.Background(),
-		reports: map[string]map[string]proto.DBStatus{}, pending: map[string]string{}, syncs: map[string]chan struct{}{}}, nil
+	s := &Service{cfg: cfg, log: cfg.Logger.With("component", "dbs"), ctx: context.Background(),
+		reports: map[string]map[string]proto.DBStatus{}, pending: map[string]string{}}
+	s.pusher = nodepush.New(nodepush.Config{What: "databases", Path: proto.PathDBs, Tunnel: cfg.Tunnel, Logger: s.log,
+		Desired: func(ctx context.Context, nodeID string) (any, error) { return s.Desired(ctx, nodeID) }})
+	return s, nil
 }
 
 // Run places pending databases and pushes desired sets until ctx ends.
@@ -106,6 +109,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.ctx = ctx
 	s.mu.Unlock()
+	s.pusher.Start(ctx)
 	place := time.NewTicker(2 * time.Second)
 	defer place.Stop()
 	resync := time.NewTicker(s.cfg.ResyncEvery)
@@ -130,7 +134,7 @@ func (s *Service) NodeConnected(nodeID string, facts proto.Facts) {
 	delete(s.reports, nodeID)
 	s.mu.Unlock()
 	if slices.Contains(facts.Roles, proto.RoleDB) {
-		s.kick(nodeID)
+		s.pusher.Kick(nodeID)
 	}
 }
 
@@ -141,7 +145,7 @@ func (s *Service) kickAll(ctx context.Context) {
 	}
 	for _, n := range ns {
 		if n.Connected && slices.Contains(n.Roles, proto.RoleDB) {
-			s.kick(n.ID)
+			s.pusher.Kick(n.ID)
 		}
 	}
 }
@@ -208,7 +212,7 @@ func (s *Service) Create(ctx context.Context, who store.User, req api.CreateData
 		s.setPending(d.Name, why)
 	}
 	s.audit(ctx, who, "db.create", d.Name, fmt.Sprintf("engine=%s node=%s memory=%d", d.Engine, n.Hostname, mem))
-	s.kick(d.NodeID)
+	s.pusher.Kick(d.NodeID)
 	s.changed()
 	v, err := s.view(ctx, d)
 	v.Password = pw
@@ -313,7 +317,7 @@ func (s *Service) placePending(ctx context.Context) {
 		s.setPending(d.Name, "")
 		s.log.Info("placed pending database", "db", d.Name, "node", n.Hostname)
 		s.cfg.Store.Audit(ctx, "system", "db.place", d.Name, "node="+n.Hostname)
-		s.kick(n.ID)
+		s.pusher.Kick(n.ID)
 		s.changed()
 	}
 }
@@ -475,7 +479,7 @@ func (s *Service) Delete(ctx context.Context, who store.User, name string, withB
 	s.audit(ctx, who, "db.delete", d.Name, detail)
 	s.changed()
 	if d.NodeID != "" {
-		s.kick(d.NodeID)
+		s.pusher.Kick(d.NodeID)
 		go s.deleteData(d)
 	}
 	return nil
@@ -526,7 +530,7 @@ func (s *Service) Restart(ctx context.Context, who store.User, name string) erro
 	}
 	s.mu.Unlock()
 	s.audit(ctx, who, "db.restart", d.Name, "")
-	s.kick(d.NodeID)
+	s.pusher.Kick(d.NodeID)
 	return nil
 }
 
@@ -612,44 +616,6 @@ func (s *Service) Unlink(ctx context.Context, who store.User, name, app string) 
 
 // --- node side ---
 
-// kick schedules a push of a node's desired set; pushes for one node run one at a time and
-// coalesce.
-func (s *Service) kick(nodeID string) {
-	if nodeID == "" {
-		return
-	}
-	s.mu.Lock()
-	ch, ok := s.syncs[nodeID]
-	if !ok {
-		ch = make(chan struct{}, 1)
-		s.syncs[nodeID] = ch
-		go s.syncLoop(nodeID, ch)
-	}
-	s.mu.Unlock()
-	select {
-	case ch <- struct{}{}:
-	default:
-	}
-}
-
-func (s *Service) syncLoop(nodeID string, ch chan struct{}) {
-	for range ch {
-		s.mu.Lock()
-		ctx := s.ctx
-		s.mu.Unlock()
-		if ctx.Err() != nil {
-			return
-		}
-		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := s.push(pctx, nodeID)
-		cancel()
-		if err != nil {
-			s.log.Warn("push desired databases to node; retrying", "node", nodeID, "err", err)
-			time.AfterFunc(2*time.Second, func() { s.kick(nodeID) })
-		}
-	}
-}
-
 // Desired returns the databases a node should run, with their passwords (the tunnel is TLS).
 func (s *Service) Desired(ctx context.Context, nodeID string) ([]proto.DBSpec, error) {
 	all, err := s.cfg.Store.Databases(ctx, "")
@@ -669,32 +635,6 @@ func (s *Service) Desired(ctx context.Context, nodeID string) ([]proto.DBSpec, e
 			MemoryBytes: d.MemoryBytes, CPUs: d.CPUs, Generation: d.Generation})
 	}
 	return specs, nil
-}
-
-func (s *Service) push(ctx context.Context, nodeID string) error {
-	hc, ok := s.cfg.Tunnel.Client(nodeID)
-	if !ok {
-		return nil // pushed again when it connects
-	}
-	specs, err := s.Desired(ctx, nodeID)
-	if err != nil {
-		return err
-	}
-	body, _ := json.Marshal(specs)
-	req, err := http.NewRequestWithContext(ctx, "PUT", "http://agent"+proto.PathDBs, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("agent answered %s: %s", resp.Status, strings.TrimSpace(string(b)))
-	}
-	return nil
 }
 
 // Register adds the routes the master serves to a node's agent.
