@@ -44,7 +44,7 @@ type Recipe struct {
 	// HostCA makes the host's CA bundle readable by Run at HostCAPath (bind-mounted read-only,
 	// never kept in the layer), for downloads through a TLS-inspecting proxy; Run also gets the
 	// host's Go module settings (GOPROXY, GONOSUMDB, ...).
-	HostCA     bool `json:",omitempty"`
+	HostCA     bool     `json:",omitempty"`
 	Env        []string // image config Env (KEY=VALUE)
 	Entrypoint []string // image config Entrypoint
 	Cmd        []string // image config Cmd
