@@ -1,12 +1,17 @@
 package proto
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"strings"
 	"sync"
+	"time"
 )
 
 // An exec stream runs one process in an app's container and carries its
@@ -160,3 +165,64 @@ func (s frameStream) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// IsExecRequest tells whether r asks to be upgraded to an exec stream.
+func IsExecRequest(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), ExecUpgrade) &&
+		strings.Contains(strings.ToLower(r.Header.Get("Connection")), "upgrade")
+}
+
+// NewExecRequest returns the request that opens an exec stream at url.
+func NewExecRequest(ctx context.Context, url string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", ExecUpgrade)
+	return req, nil
+}
+
+// OpenExec sends req (from NewExecRequest) with hc. When the server
+// switches protocols it returns the stream; otherwise it returns the
+// response, whose body the caller reads (for the error) and closes.
+func OpenExec(hc *http.Client, req *http.Request) (io.ReadWriteCloser, *http.Response, error) {
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		return nil, resp, nil
+	}
+	rwc, ok := resp.Body.(io.ReadWriteCloser)
+	if !ok {
+		resp.Body.Close()
+		return nil, nil, errors.New("exec stream: the server switched protocols but the stream is not writable")
+	}
+	return rwc, nil, nil
+}
+
+// AcceptExec answers an exec request with 101 Switching Protocols and
+// returns the stream, which the caller closes. Errors must be answered
+// before: after AcceptExec only frames go back.
+func AcceptExec(w http.ResponseWriter) (io.ReadWriteCloser, error) {
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, fmt.Errorf("exec stream: take over the connection: %w", err)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	if _, err := io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "+ExecUpgrade+"\r\n\r\n"); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return hijacked{Conn: conn, r: brw.Reader}, nil
+}
+
+// hijacked reads through the server's buffer, which may already hold the
+// client's first frames.
+type hijacked struct {
+	net.Conn
+	r io.Reader
+}
+
+func (h hijacked) Read(p []byte) (int, error) { return h.r.Read(p) }
