@@ -18,6 +18,7 @@ import (
 	"gasper/master/httpapi"
 	"gasper/master/nodes"
 	"gasper/master/pki"
+	"gasper/master/remote"
 	"gasper/master/routing"
 	"gasper/master/secrets"
 	"gasper/master/store"
@@ -179,12 +180,14 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	var appsvc *apps.Service
 	var router *routing.Router
+	var remotes *remote.Service
 	tun := tunnel.New(tunnel.Config{
 		TLS: tlsConf, Authority: reg,
 		Handler: func(nodeID string) http.Handler {
 			mux := http.NewServeMux()
 			mux.Handle("/v1/heartbeat", reg.Handler(nodeID))
 			appsvc.Register(mux, nodeID)
+			remotes.Register(mux, nodeID)
 			return mux
 		},
 		OnConnect: func(nodeID string, facts proto.Facts) {
@@ -198,6 +201,7 @@ func Run(ctx context.Context, cfg Config) error {
 	appsvc = apps.New(apps.Config{Store: st, Box: box, Sources: sources, Nodes: reg, Tunnel: tun, Domain: cfg.Domain,
 		DefaultMemory: cfg.AppMemory, DefaultCPUs: cfg.AppCPUs, Logger: log,
 		OnChange: func() { router.Kick() }})
+	remotes = remote.New(remote.Config{Store: st, Apps: appsvc, Nodes: reg, Tunnel: tun, Logger: log})
 	router, err = routing.New(routing.Config{Apps: appsvc, Nodes: reg, Tunnel: tun, Domain: cfg.Domain,
 		TTL: uint32(cfg.DNSTTL / time.Second), CA: cloudCA, MasterHost: advHost, ACME: acme, Logger: log,
 		Certificates: func(ctx context.Context) ([]proto.Certificate, error) {
@@ -216,7 +220,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	apiServer := httpapi.New(httpapi.Config{
-		Store: st, Signer: signer, Nodes: reg, Apps: appsvc, Tunnel: tun, TunnelAddr: cfg.TunnelAdvertise, CloudCA: cloudCA.CertPEM(), Box: box,
+		Store: st, Signer: signer, Nodes: reg, Apps: appsvc, Remote: remotes, Tunnel: tun, TunnelAddr: cfg.TunnelAdvertise, CloudCA: cloudCA.CertPEM(), Box: box,
 		AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, JoinTokenTTL: cfg.JoinTokenTTL,
 		Version: cfg.Version, Logger: log,
 	})

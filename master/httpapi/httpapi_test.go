@@ -22,6 +22,7 @@ import (
 	"gasper/master/auth"
 	"gasper/master/nodes"
 	"gasper/master/pki"
+	"gasper/master/remote"
 	"gasper/master/secrets"
 	"gasper/master/store"
 )
@@ -67,7 +68,8 @@ func newEnv(t testing.TB) *env {
 	}
 	appsvc := apps.New(apps.Config{Store: st, Box: box, Sources: sources, Nodes: reg, Tunnel: noTunnel{},
 		DefaultMemory: 256 << 20, DefaultCPUs: 0.5})
-	s := New(Config{Store: st, Signer: signer, Nodes: reg, Apps: appsvc, TunnelAddr: "master:7443", Box: box,
+	remotes := remote.New(remote.Config{Store: st, Apps: appsvc, Nodes: reg, Tunnel: noTunnel{}})
+	s := New(Config{Store: st, Signer: signer, Nodes: reg, Apps: appsvc, Remote: remotes, TunnelAddr: "master:7443", Box: box,
 		AccessTTL: time.Minute, RefreshTTL: time.Hour, JoinTokenTTL: time.Hour, Version: "test"})
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
@@ -363,6 +365,8 @@ func TestOpenAPIDocumentIsTrue(t *testing.T) {
 		"PATCH /apps/{app}/env":     api.EnvRequest{Set: map[string]string{"B": "2"}, Unset: []string{"A"}},
 		"POST /apps/{app}/domains":  api.DomainRequest{Domain: "www.walked.example"},
 		"POST /certificates":        testCertificate(t, "www.example.com"),
+		"POST /ssh-keys":            api.AddSSHKeyRequest{PublicKey: testPublicKey(t)},
+		"PATCH /apps/{app}/ssh":     api.UpdateAppSSHRequest{PushBranch: "prod"},
 	}
 	// What the walk reads and deletes must exist before the paths are
 	// walked, in whatever order the document lists them.
@@ -372,9 +376,13 @@ func TestOpenAPIDocumentIsTrue(t *testing.T) {
 	if st := e.call("POST", "/certificates", admin.AccessToken, testCertificate(t, "gone.example.com"), nil); st != 201 {
 		t.Fatalf("upload a certificate: %d", st)
 	}
-	params := map[string]string{"{user}": "u2@example.com", "{id}": tok.ID, "{node}": "node1", "{app}": "walked",
+	var key api.SSHKey
+	if st := e.call("POST", "/ssh-keys", admin.AccessToken, api.AddSSHKeyRequest{PublicKey: testPublicKey(t)}, &key); st != 201 {
+		t.Fatalf("add an SSH key: %d", st)
+	}
+	params := map[string]string{"{key}": key.ID, "{user}": "u2@example.com", "{id}": tok.ID, "{node}": "node1", "{app}": "walked",
 		"{n}": "1", "{domain}": "www.walked.example", "{name}": "gone.example.com"}
-	deleteParams := map[string]string{"{user}": "gone@example.com", "{id}": tok.ID, "{node}": "n-000000000002",
+	deleteParams := map[string]string{"{key}": key.ID, "{user}": "gone@example.com", "{id}": tok.ID, "{node}": "n-000000000002",
 		"{app}": "walked", "{domain}": "www.walked.example", "{name}": "gone.example.com"}
 	paths := doc["paths"].(map[string]any)
 	seen := 0

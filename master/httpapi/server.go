@@ -16,6 +16,7 @@ import (
 	"gasper/master/apps"
 	"gasper/master/auth"
 	"gasper/master/nodes"
+	"gasper/master/remote"
 	"gasper/master/secrets"
 	"gasper/master/store"
 )
@@ -38,6 +39,8 @@ type Config struct {
 	Apps *apps.Service
 	// Tunnel closes removed nodes' tunnels; nil is allowed in tests.
 	Tunnel Tunnel
+	// Remote serves SSH keys, apps' SSH settings and exec streams.
+	Remote *remote.Service
 	// Box seals uploaded certificates' keys.
 	Box *secrets.Box
 	// CloudCA is the PEM certificate of the CA that signs apps' HTTPS
@@ -190,6 +193,10 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 	w.wrote = true
 	return w.ResponseWriter.Write(p)
 }
+
+// Unwrap lets http.ResponseController reach the connection, for the
+// routes that upgrade it.
+func (w *streamWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *streamWriter) Flush() {
 	w.wrote = true
