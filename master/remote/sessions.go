@@ -292,8 +292,11 @@ func (s *Service) pick(a api.App, n int) (api.Instance, error) {
 		return in.State == proto.InstanceHealthy || in.State == proto.InstanceUnhealthy || in.State == proto.InstanceStarting
 	}
 	if n > 0 {
-		if n > len(a.Instances) {
-			return api.Instance{}, api.Errorf(api.CodeNotFound, "app %s has %d instance(s): log in as %s or %s.1 to %s.%d", a.Name, len(a.Instances), a.Name, a.Name, a.Name, max(len(a.Instances), 1))
+		switch {
+		case n > len(a.Instances) && len(a.Instances) <= 1:
+			return api.Instance{}, api.Errorf(api.CodeNotFound, "app %s has %d instance: log in as %s", a.Name, len(a.Instances), a.Name)
+		case n > len(a.Instances):
+			return api.Instance{}, api.Errorf(api.CodeNotFound, "app %s has %d instances: log in as %s, or %s.1 to %s.%d", a.Name, len(a.Instances), a.Name, a.Name, a.Name, len(a.Instances))
 		}
 		in := a.Instances[n-1]
 		if !running(in) {
