@@ -119,9 +119,13 @@ func (x *tmux) start(name, command string) {
 	x.cmd("new-session", "-d", "-s", name, "-x", "80", "-y", "24", command+"; echo EXITED=$?; sleep 600")
 }
 
-func (x *tmux) send(name string, keys ...string) { x.cmd(append([]string{"send-keys", "-t", name}, keys...)...) }
+func (x *tmux) send(name string, keys ...string) {
+	x.cmd(append([]string{"send-keys", "-t", name}, keys...)...)
+}
 
-func (x *tmux) screen(name string) string { return x.cmd("capture-pane", "-p", "-J", "-S", "-200", "-t", name) }
+func (x *tmux) screen(name string) string {
+	return x.cmd("capture-pane", "-p", "-J", "-S", "-200", "-t", name)
+}
 
 // resize resizes the window and waits until `stty size` in it shows the
 // new size: the change travels to the remote terminal asynchronously, so
