@@ -121,11 +121,16 @@ func (s *Server) run(ctx context.Context, conn *gossh.ServerConn, ch gossh.Chann
 	start proto.ExecStart, resize <-chan proto.WindowSize, signals <-chan string) {
 	began := time.Now()
 	code := 255
-	defer func() {
-		ch.CloseWrite()
-		ch.SendRequest("exit-status", false, gossh.Marshal(exitStatus{uint32(code)}))
-		ch.Close()
-	}()
+	closed := false
+	closeChannel := func() {
+		if !closed {
+			closed = true
+			ch.CloseWrite()
+			ch.SendRequest("exit-status", false, gossh.Marshal(exitStatus{uint32(code)}))
+			ch.Close()
+		}
+	}
+	defer closeChannel()
 	say := func(format string, args ...any) {
 		msg := fmt.Sprintf("gasper: "+format+"\n", args...)
 		if start.TTY {
@@ -172,6 +177,7 @@ func (s *Server) run(ctx context.Context, conn *gossh.ServerConn, ch gossh.Chann
 		code = s.exec(ctx, ch, sess, start, resize, signals, say)
 	}
 	took := time.Since(began)
+	closeChannel() // the client need not wait for the audit log
 	log.Info("ssh session ended", "exit_code", code, "duration", took)
 	if err := s.call(context.WithoutCancel(ctx), strings.Replace(proto.PathSSHSessionEnd, "{id}", sess.ID, 1),
 		proto.SSHSessionEnd{ExitCode: code, Duration: took}, nil); err != nil {
