@@ -177,7 +177,11 @@ func TestSSH(t *testing.T) {
 		t.Errorf("ann's key list:\n%s", out)
 	}
 	c.as(ann, "", "app", "create", "web", "--from", copyExample(t, "static"), "--wait-timeout", "3m")
-	c.as(bob, "", "app", "create", "bobapp", "--empty")
+	// Creating an app shows how to reach it over SSH.
+	_, errOut, code := c.gasperAs(bob.config, "", "app", "create", "bobapp", "--empty")
+	if code != 0 || !strings.Contains(errOut, "ssh -p ") || !strings.Contains(errOut, "bobapp@") || !strings.Contains(errOut, "/bobapp.git") {
+		t.Fatalf("app create --empty: exit %d, want the SSH command and git remote on stderr:\n%s", code, errOut)
+	}
 	web := c.waitApp("web", "running", 1, 30*time.Second)
 	const secret = "only in the container 7f3a"
 	c.as(ann, "", "app", "exec", "web", "--", "sh", "-c", "echo '"+secret+"' > /tmp/only-here")

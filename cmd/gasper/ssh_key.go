@@ -47,7 +47,12 @@ func newCmdSSHKeyAdd(g *globalOptions, runF func(*sshKeyAddOptions) error) *cobr
 	cmd := &cobra.Command{
 		Use:   "add [FILE.pub | -] [--name NAME] [--json]",
 		Short: "Register a public key (default: ~/.ssh/id_ed25519.pub, id_ecdsa.pub or id_rsa.pub; - reads stdin)",
-		Args:  cobra.MaximumNArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usageErrorf("unexpected argument %q: give one key file", args[1])
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.File = args[0]
