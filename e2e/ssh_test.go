@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -194,6 +195,25 @@ func TestSSH(t *testing.T) {
 			if out, errOut, code := ssh(t, ann.key, "web", addr, "echo out; echo err >&2; exit 7"); code != 7 || out != "out\n" || errOut != "err\n" {
 				t.Errorf("via %s: exit %d, stdout %q, stderr %q; want 7, out, err", addr, code, out, errOut)
 			}
+		}
+		// An interrupted client (Ctrl-C on ssh without a terminal) takes its
+		// command with it.
+		for _, addr := range []string{local, remote} {
+			host, port, _ := net.SplitHostPort(addr)
+			client := exec.Command("ssh", append(sshOpts(ann.key), "-p", port, "web@"+host, "sleep 77")...)
+			if err := client.Start(); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 20*time.Second, "sleep 77 to run in the container", func() bool {
+				out, _, _ := ssh(t, ann.key, "web", local, "busybox ps")
+				return strings.Contains(out, "sleep 77")
+			})
+			client.Process.Signal(syscall.SIGINT)
+			client.Wait()
+			waitFor(t, 20*time.Second, "sleep 77 to end with its client, via "+addr, func() bool {
+				out, _, _ := ssh(t, ann.key, "web", local, "busybox ps")
+				return !strings.Contains(out, "sleep 77")
+			})
 		}
 		if out, _, code := ssh(t, ann.key, "web.1", remote, "hostname"); code != 0 || out != "web\n" {
 			t.Errorf("web.1: exit %d %q", code, out)

@@ -216,6 +216,10 @@ func (s *Server) exec(ctx context.Context, ch gossh.Channel, sess proto.SSHSessi
 		return 1
 	}
 	defer stream.Close()
+	// A client that goes away (Ctrl-C on ssh without a terminal, a dropped
+	// network) takes its process with it: closing the stream kills it.
+	stop := context.AfterFunc(ctx, func() { stream.Close() })
+	defer stop()
 	out := proto.NewFrameWriter(stream)
 	if err := out.WriteJSON(proto.FrameStart, start); err != nil {
 		say("the stream to the container broke: %s", err)

@@ -204,6 +204,24 @@ func TestContainerLifecycle(t *testing.T) {
 		}
 	})
 
+	t.Run("exec killed with its children when ctx ends", func(t *testing.T) {
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			d.Exec(cctx, "envy", ExecSpec{Args: []string{"sh", "-c", "sleep 311; echo never"}})
+			close(done)
+		}()
+		ps := func() string {
+			var out bytes.Buffer
+			d.Exec(ctx, "envy", ExecSpec{Args: []string{"ps"}, Stdout: &out})
+			return out.String()
+		}
+		waitFor(t, 10*time.Second, "sleep 311 to run", func() bool { return strings.Contains(ps(), "sleep 311") })
+		cancel()
+		<-done
+		waitFor(t, 10*time.Second, "sleep 311, the shell's child, to be killed too", func() bool { return !strings.Contains(ps(), "sleep 311") })
+	})
+
 	t.Run("duplicate create fails clearly", func(t *testing.T) {
 		err := d.Create(ctx, httpdSpec("envy", node.image))
 		if !errors.Is(err, ErrExists) {

@@ -1,12 +1,15 @@
 package container
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -149,6 +152,11 @@ func (d *Driver) Exec(ctx context.Context, id string, p ExecSpec) (int, error) {
 	select {
 	case es = <-exited:
 	case <-ctx.Done():
+		// Its children go too: a shell that started them would otherwise
+		// leave them running in the container, adopted by its init.
+		for _, pid := range descendants(int(proc.Pid())) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 		proc.Kill(bg, syscall.SIGKILL)
 		select {
 		case es = <-exited:
@@ -225,4 +233,42 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// descendants returns the host pids of pid's children, their children and
+// so on, read from /proc.
+func descendants(pid int) []int {
+	if pid <= 0 {
+		return nil
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	children := map[int][]int{}
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(stat, ')')
+		fields := strings.Fields(string(stat[i+1:]))
+		if i < 0 || len(fields) < 2 {
+			continue
+		}
+		if ppid, err := strconv.Atoi(fields[1]); err == nil {
+			children[ppid] = append(children[ppid], child)
+		}
+	}
+	var out []int
+	for queue := children[pid]; len(queue) > 0; queue = queue[1:] {
+		out = append(out, queue[0])
+		queue = append(queue, children[queue[0]]...)
+	}
+	return out
 }
