@@ -145,6 +145,7 @@ func (s *Server) Run(ctx context.Context) error {
 			return true
 		},
 		ChannelHandlers: map[string]ssh.ChannelHandler{"session": s.handleSession},
+		ConnCallback:    func(_ ssh.Context, c net.Conn) net.Conn { return quickAck(c) },
 		ConnectionFailedCallback: func(conn net.Conn, err error) {
 			s.log.Debug("ssh connection failed", "remote", conn.RemoteAddr().String(), "err", err)
 		},
