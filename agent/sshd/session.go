@@ -55,7 +55,7 @@ func (s *Server) handleSession(_ *ssh.Server, conn *gossh.ServerConn, newChan go
 		signals = make(chan string, 8)
 	)
 	for req := range reqs {
-		ok := false
+		ok, begin := false, false
 		switch req.Type {
 		case "env":
 			var m envRequest
@@ -104,14 +104,17 @@ func (s *Server) handleSession(_ *ssh.Server, conn *gossh.ServerConn, newChan go
 					start.Subsystem, start.TTY = proto.SubsystemSFTP, false
 				}
 			}
-			if ok {
-				started = true
-				go s.run(ctx, conn, ch, kind, command, start, resize, signals)
-			}
+			started, begin = ok, ok
 		}
 		if req.WantReply {
 			req.Reply(ok, nil)
 		}
+		if begin { // after the reply: the client expects it before any output
+			go s.run(ctx, conn, ch, kind, command, start, resize, signals)
+		}
+	}
+	if !started {
+		ch.Close()
 	}
 }
 
