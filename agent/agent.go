@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"gasper/agent/apps"
+	"gasper/agent/dbs"
 	"gasper/agent/dns"
 	"gasper/agent/machine"
 	"gasper/agent/proxy"
@@ -255,17 +256,34 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Handler != nil {
 		mux.Handle("/", cfg.Handler)
 	}
+	master := func() *http.Client { return client.HTTPClient() }
 	var appMgr *apps.Manager
-	if slices.Contains(cfg.Roles, proto.RoleApp) {
-		mgr, closeApps, err := startApps(ctx, cfg, func() *http.Client { return client.HTTPClient() })
+	if slices.Contains(cfg.Roles, proto.RoleApp) || slices.Contains(cfg.Roles, proto.RoleDB) {
+		drv, imgs, err := startContainers(ctx, cfg)
 		if err != nil {
 			return err
 		}
-		appMgr = mgr
-		cleanups = append(cleanups, closeApps)
-		mgr.Register(mux)
-		// It reports through the tunnel client: start it once that exists.
-		startLater = append(startLater, func() { go mgr.Run(ctx) })
+		cleanups = append(cleanups, func() { drv.Close() })
+		// The managers report through the tunnel client: start them once that exists.
+		if slices.Contains(cfg.Roles, proto.RoleApp) {
+			mgr, err := apps.New(apps.Config{Driver: drv, Images: imgs, Master: master,
+				StateDir: cfg.StateDir, Advertise: cfg.Advertise, Logger: cfg.Logger})
+			if err != nil {
+				return err
+			}
+			appMgr = mgr
+			mgr.Register(mux)
+			startLater = append(startLater, func() { go mgr.Run(ctx) })
+		}
+		if slices.Contains(cfg.Roles, proto.RoleDB) {
+			mgr, err := dbs.New(dbs.Config{Driver: drv, Images: imgs, Master: master,
+				StateDir: cfg.StateDir, Advertise: cfg.Advertise, Logger: cfg.Logger})
+			if err != nil {
+				return err
+			}
+			mgr.Register(mux)
+			startLater = append(startLater, func() { go mgr.Run(ctx) })
+		}
 	}
 	if slices.Contains(cfg.Roles, proto.RoleProxy) {
 		p, err := proxy.New(proxy.Config{HTTPAddr: cfg.ProxyHTTPAddr, HTTPSAddr: cfg.ProxyHTTPSAddr,
@@ -371,9 +389,9 @@ func serveRole(ctx context.Context, run func(context.Context) error) (wait func(
 	return func() { <-errc }, nil
 }
 
-// startApps sets up the app role: the container driver, the image builder
-// and the app manager.
-func startApps(ctx context.Context, cfg Config, master func() *http.Client) (*apps.Manager, func(), error) {
+// startContainers sets up what the app and db roles share: the container driver and the image
+// builder.
+func startContainers(ctx context.Context, cfg Config) (*container.Driver, *image.Builder, error) {
 	drv, err := container.New(ctx, container.Config{
 		Socket: cfg.ContainerdSocket, Namespace: cfg.ContainerdNamespace,
 		StateDir: filepath.Join(cfg.StateDir, "containers"), Bridge: cfg.Bridge, Subnet: cfg.Subnet,
@@ -388,13 +406,7 @@ func startApps(ctx context.Context, cfg Config, master func() *http.Client) (*ap
 		drv.Close()
 		return nil, nil, err
 	}
-	mgr, err := apps.New(apps.Config{Driver: drv, Images: imgs, Master: master,
-		StateDir: cfg.StateDir, Advertise: cfg.Advertise, Logger: cfg.Logger})
-	if err != nil {
-		drv.Close()
-		return nil, nil, err
-	}
-	return mgr, func() { drv.Close() }, nil
+	return drv, imgs, nil
 }
 
 // sshAdvertise is where users reach the ssh role: its listen address, with

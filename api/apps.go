@@ -135,7 +135,7 @@ type Release struct {
 	Image string `json:"image,omitempty"`
 	// Error says why a build failed.
 	Error string `json:"error,omitempty"`
-	// Cause says what made the release: "deploy", "git", "rebuild", "env", "rollback of N".
+	// Cause says what made the release: "deploy", "git", "rebuild", "env ...", "rollback to N".
 	Cause     string     `json:"cause"`
 	Current   bool       `json:"current"`
 	CreatedAt time.Time  `json:"created_at"`

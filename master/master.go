@@ -15,6 +15,7 @@ import (
 	"gasper/api"
 	"gasper/master/apps"
 	"gasper/master/auth"
+	"gasper/master/dbs"
 	"gasper/master/httpapi"
 	"gasper/master/nodes"
 	"gasper/master/pki"
@@ -66,6 +67,9 @@ type Config struct {
 	// AppMemory and AppCPUs are the limits of apps that ask for none.
 	AppMemory int64
 	AppCPUs   float64
+	// DBMemory and DBCPUs are the limits of database servers (memory: unless one asks).
+	DBMemory int64
+	DBCPUs   float64
 	// Version is reported by the health endpoint.
 	Version string
 	// Logger receives the master's logs.
@@ -108,6 +112,12 @@ func (c *Config) Validate() error {
 	}
 	if c.AppMemory < 16<<20 || c.AppCPUs <= 0 {
 		errs = append(errs, errors.New("--app-memory must be at least 16M and --app-cpus positive"))
+	}
+	if c.DBMemory == 0 {
+		c.DBMemory = 256 << 20
+	}
+	if c.DBMemory < 64<<20 || c.DBCPUs < 0 {
+		errs = append(errs, errors.New("--db-memory must be at least 64M and --db-cpus not negative"))
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -179,6 +189,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	var appsvc *apps.Service
+	var dbsvc *dbs.Service
 	var router *routing.Router
 	var remotes *remote.Service
 	tun := tunnel.New(tunnel.Config{
@@ -187,12 +198,14 @@ func Run(ctx context.Context, cfg Config) error {
 			mux := http.NewServeMux()
 			mux.Handle("/v1/heartbeat", reg.Handler(nodeID))
 			appsvc.Register(mux, nodeID)
+			dbsvc.Register(mux, nodeID)
 			remotes.Register(mux, nodeID)
 			return mux
 		},
 		OnConnect: func(nodeID string, facts proto.Facts) {
 			reg.Connected(nodeID, facts)
 			appsvc.NodeConnected(nodeID, facts)
+			dbsvc.NodeConnected(nodeID, facts)
 			router.NodeConnected(nodeID, facts)
 		},
 		OnDisconnect:      reg.Disconnected,
@@ -202,7 +215,13 @@ func Run(ctx context.Context, cfg Config) error {
 		DefaultMemory: cfg.AppMemory, DefaultCPUs: cfg.AppCPUs, Logger: log,
 		OnChange: func() { router.Kick() }})
 	remotes = remote.New(remote.Config{Store: st, Apps: appsvc, Nodes: reg, Tunnel: tun, Logger: log})
-	router, err = routing.New(routing.Config{Apps: appsvc, Nodes: reg, Tunnel: tun, Domain: cfg.Domain,
+	dbsvc, err = dbs.New(dbs.Config{Store: st, Box: box, Nodes: reg, Tunnel: tun, Apps: appsvc, Domain: cfg.Domain,
+		DefaultMemory: cfg.DBMemory, DefaultCPUs: cfg.DBCPUs, BackupDir: filepath.Join(cfg.DataDir, "backups"), Logger: log,
+		OnChange: func() { router.Kick() }})
+	if err != nil {
+		return err
+	}
+	router, err = routing.New(routing.Config{Apps: appsvc, Records: dbsvc.Records, Nodes: reg, Tunnel: tun, Domain: cfg.Domain,
 		TTL: uint32(cfg.DNSTTL / time.Second), CA: cloudCA, MasterHost: advHost, ACME: acme, Logger: log,
 		Certificates: func(ctx context.Context) ([]proto.Certificate, error) {
 			cs, err := st.Certificates(ctx)
@@ -220,7 +239,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	apiServer := httpapi.New(httpapi.Config{
-		Store: st, Signer: signer, Nodes: reg, Apps: appsvc, Remote: remotes, Tunnel: tun, TunnelAddr: cfg.TunnelAdvertise, CloudCA: cloudCA.CertPEM(), Box: box,
+		Store: st, Signer: signer, Nodes: reg, Apps: appsvc, DBs: dbsvc, Remote: remotes, Tunnel: tun, TunnelAddr: cfg.TunnelAdvertise, CloudCA: cloudCA.CertPEM(), Box: box,
 		AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, JoinTokenTTL: cfg.JoinTokenTTL,
 		Version: cfg.Version, Logger: log,
 	})
@@ -260,6 +279,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	run("node registry", func() error { return reg.Run(ctx) })
 	run("apps", func() error { return appsvc.Run(ctx) })
+	run("databases", func() error { return dbsvc.Run(ctx) })
 	run("routing", func() error { return router.Run(ctx) })
 	run("tunnel", func() error { return tun.Serve(ctx, tunLn) })
 	run("api", func() error {

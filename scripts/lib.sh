@@ -18,9 +18,12 @@ export GASPER_ROOT
 #   debootstrap                      building base images with no registry
 #   ca-certificates git curl         sources from git, health checks, TLS
 #   tmux openssh-client procps       terminal tests, the ssh role's tests, ps/pgrep in tests
+#   postgresql-client mariadb-client redis-tools
+#                                    real clients for the database tests
 GASPER_PACKAGES=(
 	containerd runc containernetworking-plugins iptables iproute2 debootstrap
 	ca-certificates git curl tmux openssh-client procps busybox-static tini
+	postgresql-client mariadb-client redis-tools
 )
 
 # The containerd socket every Gasper component and test looks for.

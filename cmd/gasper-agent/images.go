@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"gasper/agent"
+	"gasper/engines"
 	"gasper/internal/container"
 	"gasper/internal/image"
 	"gasper/runtimes"
@@ -20,26 +21,30 @@ func newImagesCmd(stdout io.Writer) *cobra.Command {
 	images := &cobra.Command{Use: "images", Short: "Manage the images this node builds"}
 	var socket, namespace, cache string
 	build := &cobra.Command{
-		Use:   "build [RUNTIME...]",
-		Short: "Build runtime images now (all of them without arguments)",
-		Long: `Build the runtime images ahead of time, so a node's first deploy does not
-wait for them. Images are cached by their recipe's hash under --image-cache,
+		Use:   "build [RUNTIME|ENGINE...]",
+		Short: "Build runtime and database engine images now (all of them without arguments)",
+		Long: `Build the runtime and database engine images ahead of time, so a node's first
+deploy or database does not wait for them. Images are cached by their recipe's hash under --image-cache,
 which the agents of one machine share; a built image is a cache hit.`,
-		Example: "  gasper-agent images build\n  gasper-agent images build static php python3",
+		Example: "  gasper-agent images build\n  gasper-agent images build static php python3 postgresql",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var recipes []image.Recipe
+			var names []string
 			for _, rt := range runtimes.All() {
+				names = append(names, rt.Name)
 				if len(args) == 0 || slices.Contains(args, rt.Name) {
 					recipes = append(recipes, rt.Recipe)
 				}
 			}
+			for _, e := range engines.All() {
+				names = append(names, e.Name)
+				if len(args) == 0 || slices.Contains(args, e.Name) {
+					recipes = append(recipes, e.Recipe)
+				}
+			}
 			for _, a := range args {
-				if _, ok := runtimes.Get(a); !ok {
-					var names []string
-					for _, rt := range runtimes.All() {
-						names = append(names, rt.Name)
-					}
-					return usageError{fmt.Errorf("no runtime %q: use any of %s", a, strings.Join(names, ", "))}
+				if !slices.Contains(names, a) {
+					return usageError{fmt.Errorf("no runtime or engine %q: use any of %s", a, strings.Join(names, ", "))}
 				}
 			}
 			client, err := container.Connect(cmd.Context(), socket, namespace)

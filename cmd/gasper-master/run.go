@@ -22,7 +22,7 @@ var version = "dev"
 
 func run(args []string) int {
 	var cfg master.Config
-	var configFile, logFormat, logLevel, appMemory string
+	var configFile, logFormat, logLevel, appMemory, dbMemory string
 	cmd := &cobra.Command{
 		Use:   "gasper-master",
 		Short: "Run the Gasper master: REST API, agent tunnel, node registry, state",
@@ -50,6 +50,9 @@ GASPER_ADMIN_PASSWORD, or a generated one written to DATA_DIR/admin-password.`,
 			if cfg.AppMemory, err = api.ParseSize(appMemory); err != nil {
 				return fmt.Errorf("--app-memory: %w", err)
 			}
+			if cfg.DBMemory, err = api.ParseSize(dbMemory); err != nil {
+				return fmt.Errorf("--db-memory: %w", err)
+			}
 			cfg.Version = version
 			cfg.AdminPassword = os.Getenv("GASPER_ADMIN_PASSWORD")
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -76,6 +79,8 @@ GASPER_ADMIN_PASSWORD, or a generated one written to DATA_DIR/admin-password.`,
 	f.StringVar(&cfg.ACMERoot, "acme-root", "", "PEM file with the ACME server's root, for a private ACME server")
 	f.StringVar(&appMemory, "app-memory", "256M", "memory limit of apps that ask for none")
 	f.Float64Var(&cfg.AppCPUs, "app-cpus", 0.5, "CPU quota (cores) of apps that ask for none")
+	f.StringVar(&dbMemory, "db-memory", "256M", "memory limit of databases that ask for none")
+	f.Float64Var(&cfg.DBCPUs, "db-cpus", 1, "CPU quota (cores) of database servers (0: none)")
 	f.StringVar(&logFormat, "log-format", "", "text or json (default: text on a terminal, json otherwise)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.SetArgs(args)

@@ -423,7 +423,7 @@ func TestAppListInfoReleases(t *testing.T) {
 
 	r = invocation{env: env}.run(t, "app", "rollback", "web", "1")
 	wantExit(t, r, 0)
-	if r.stdout != "http://127.0.0.2:30001\n" || !strings.Contains(r.stderr, "Release 3 of web: rollback of 1") {
+	if r.stdout != "http://127.0.0.2:30001\n" || !strings.Contains(r.stderr, "Release 3 of web: rollback to 1") {
 		t.Errorf("rollback: stdout %q stderr %q", r.stdout, r.stderr)
 	}
 	if diff := cmp.Diff([]api.RollbackRequest{{Release: 1}}, m.apps.Rollbacks); diff != "" {
@@ -441,6 +441,14 @@ func TestAppListInfoReleases(t *testing.T) {
 	if m.apps.Restarts != 1 {
 		t.Errorf("restarts = %d, want 1", m.apps.Restarts)
 	}
+
+	r = invocation{env: env}.run(t, "app", "restart", "web", "--wait")
+	wantExit(t, r, 0)
+	if m.apps.Restarts != 2 || r.stdout != "http://127.0.0.2:30001\n" || !strings.Contains(r.stderr, "Restarted web: 1 fresh instances") {
+		t.Errorf("restart --wait: restarts %d, stdout %q, stderr %q", m.apps.Restarts, r.stdout, r.stderr)
+	}
+	r = invocation{env: env}.run(t, "app", "restart", "web", "--json")
+	wantExit(t, r, exitUsage)
 }
 
 // TestAppBuildLogWithoutVerdict checks that a build log cut short does not

@@ -25,6 +25,7 @@ type appUpdateOptions struct {
 	RedirectHTTPS string // "", "true" or "false"
 	NoWait        bool
 	WaitTimeout   time.Duration
+	JSON          bool
 }
 
 func newCmdAppUpdate(g *globalOptions, runF func(*appUpdateOptions) error) *cobra.Command {
@@ -67,6 +68,7 @@ given change.`,
 	f.StringVar(&opts.RedirectHTTPS, "redirect-https", "", "true: the proxies redirect plain HTTP to HTTPS; false: they do not")
 	f.BoolVar(&opts.NoWait, "no-wait", false, "return once the master has the release")
 	f.DurationVar(&opts.WaitTimeout, "wait-timeout", 5*time.Minute, "how long to wait for the app to run the release")
+	f.BoolVar(&opts.JSON, "json", false, "print the app as JSON, once it runs, instead of its address")
 	return appCommand(cmd, &opts.AppFlag)
 }
 
@@ -99,6 +101,6 @@ func runAppUpdate(cmd *cobra.Command, opts *appUpdateOptions) error {
 	}
 	fmt.Fprintf(opts.g.io.ErrOut, "Release %d of %s: %s\n", rel.Number, opts.Name, or(rel.Cause, "update"))
 	r := &rollout{g: opts.g, c: c, app: opts.Name, release: rel.Number, build: rel.Status == api.ReleaseBuilding,
-		noWait: opts.NoWait, waitTimeout: opts.WaitTimeout}
+		noWait: opts.NoWait, waitTimeout: opts.WaitTimeout, json: opts.JSON}
 	return r.run(cmd.Context())
 }

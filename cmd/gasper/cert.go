@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -71,12 +70,11 @@ docs/networking.md).`,
 			if asJSON {
 				return printJSON(g.io.Out, cs)
 			}
-			tw := tabwriter.NewWriter(g.io.Out, 0, 4, 3, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tHOSTS\tVALID UNTIL")
+			t := newTable(g.io.Out, "NAME", "HOSTS", "VALID UNTIL")
 			for _, crt := range cs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", crt.Name, strings.Join(crt.Hosts, ","), crt.NotAfter.Format(time.DateOnly))
+				t.row(crt.Name, strings.Join(crt.Hosts, ","), crt.NotAfter.Format(time.DateOnly))
 			}
-			return tw.Flush()
+			return t.flush()
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")

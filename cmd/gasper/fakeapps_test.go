@@ -149,10 +149,13 @@ func (m *fakeMaster) appRoutes(mux *http.ServeMux) {
 			writeErr(w, api.Errorf(api.CodeNotFound, "no release %d of %s", to, a.Name))
 			return
 		}
-		writeJSON(w, 202, m.newReleaseLocked(a, fmt.Sprintf("rollback of %d", to)))
+		writeJSON(w, 202, m.newReleaseLocked(a, fmt.Sprintf("rollback to %d", to)))
 	}))
 	mux.HandleFunc("POST /api/v1/apps/{app}/restart", m.withApp(func(w http.ResponseWriter, r *http.Request, a *fakeApp) {
 		m.apps.Restarts++
+		for i := range a.Instances { // fresh instances, as the master's are
+			a.Instances[i].ID += "r"
+		}
 		w.WriteHeader(204)
 	}))
 	mux.HandleFunc("GET /api/v1/apps/{app}/env", m.withApp(func(w http.ResponseWriter, r *http.Request, a *fakeApp) {

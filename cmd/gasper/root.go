@@ -103,6 +103,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		newCmdLogout(g, nil),
 		newCmdWhoAmI(g, nil),
 		newCmdApp(g),
+		newCmdDB(g),
 		newCmdNode(g),
 		newCmdUser(g),
 		newCmdToken(g),
@@ -110,6 +111,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		newCmdCert(g),
 		newCmdSSHKey(g),
 		newCmdVersion(g),
+		newCmdDashboard(g, nil),
 	)
 	return root
 }

@@ -18,6 +18,7 @@ func TestDependencyDirection(t *testing.T) {
 		{"gasper/cmd/gasper", []string{"github.com/containerd/", "modernc.org/sqlite", "gasper/master", "gasper/agent", "gasper/internal/container", "gasper/internal/image"}},
 		{"gasper/cmd/gasper-master", []string{"github.com/containerd/", "gasper/agent", "gasper/internal/container", "gasper/internal/image"}},
 		{"gasper/cmd/gasper-agent", []string{"modernc.org/sqlite", "gasper/master"}},
+		{"gasper/tui", []string{"gasper/master", "gasper/agent", "gasper/cmd/", "gasper/api/client", "gasper/internal/", "github.com/containerd/", "modernc.org/sqlite"}},
 		{"gasper/api", []string{"gasper/", "github.com/"}},
 		{"gasper/proto", []string{"gasper/", "github.com/"}},
 		{"gasper/internal/jointoken", []string{"gasper/", "github.com/"}},

@@ -299,9 +299,16 @@ func (b *Builder) buildUpper(ctx context.Context, r Recipe, base baseEntry, tmp 
 			return err
 		}
 	}
+	if r.HostCA && len(r.Run) > 0 {
+		ca := shq(merged + HostCAPath)
+		p(": > %s && mount --bind -o ro %s %s", ca, shq(hostCABundle), ca)
+	}
 	for _, c := range r.Run {
 		p("echo %s", shq(stepMarker+"run: "+firstLine(c)))
 		p("%s/bin/sh -ec %s", ch, shq(c))
+	}
+	if r.HostCA && len(r.Run) > 0 {
+		p("umount %s && rm -f %s", shq(merged+HostCAPath), shq(merged+HostCAPath))
 	}
 	p("echo %s", shq(stepMarker+"clean apt caches"))
 	p("%sapt-get clean", ch)
@@ -448,10 +455,14 @@ func firstLine(s string) string {
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
+// hostCABundle is the host's CA bundle, which Debian keeps here.
+const hostCABundle = "/etc/ssl/certs/ca-certificates.crt"
+
 // proxyEnv passes the host's proxy settings, if any, on to debootstrap and apt.
 func proxyEnv() []string {
 	var env []string
-	for _, k := range []string{"http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"} {
+	for _, k := range []string{"http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
+		"GOPROXY", "GOSUMDB", "GONOSUMDB", "GONOPROXY", "GOPRIVATE", "GOINSECURE"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}

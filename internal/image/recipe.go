@@ -22,6 +22,9 @@ const buildFormat = "gasper-image-v1"
 // registry host: built images never leave the node.
 const namePrefix = "gasper.local/runtime/"
 
+// HostCAPath is where a recipe with HostCA finds the host's CA bundle while Run runs.
+const HostCAPath = "/tmp/gasper-host-ca.crt"
+
 // File is one file a Recipe writes into its layer.
 type File struct {
 	Path    string      // absolute path inside the image
@@ -38,12 +41,16 @@ type Recipe struct {
 	Packages    []string // installed with apt-get install -y --no-install-recommends
 	Files       []File   // written into the layer after the packages
 	Run         []string // shell commands run in the chroot after Files
-	Env         []string // image config Env (KEY=VALUE)
-	Entrypoint  []string // image config Entrypoint
-	Cmd         []string // image config Cmd
-	WorkDir     string   // image config WorkingDir
-	User        string   // image config User
-	Ref         string   // if set: pull this OCI reference instead of building; all else is ignored
+	// HostCA makes the host's CA bundle readable by Run at HostCAPath (bind-mounted read-only,
+	// never kept in the layer), for downloads through a TLS-inspecting proxy; Run also gets the
+	// host's Go module settings (GOPROXY, GONOSUMDB, ...).
+	HostCA     bool
+	Env        []string // image config Env (KEY=VALUE)
+	Entrypoint []string // image config Entrypoint
+	Cmd        []string // image config Cmd
+	WorkDir    string   // image config WorkingDir
+	User       string   // image config User
+	Ref        string   // if set: pull this OCI reference instead of building; all else is ignored
 }
 
 func (r Recipe) suite() string {

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -161,7 +160,7 @@ func (s *Service) build(app string, r store.Release, bl *buildLog) {
 			return nil
 		})
 		if err == nil {
-			s.kick(a.NodeID)
+			s.pusher.Kick(a.NodeID)
 		}
 	}
 	bl.finish()
@@ -255,7 +254,7 @@ func (s *Service) place(ctx context.Context, a store.App) (api.Node, error) {
 		return api.Node{}, err
 	}
 	if a.NodeID != "" {
-		s.kick(a.NodeID) // the old node lets go of it
+		s.pusher.Kick(a.NodeID) // the old node lets go of it
 	}
 	return *best, nil
 }
@@ -279,44 +278,6 @@ func orDefault(v, def string) string {
 }
 
 // --- desired state ---
-
-// kick schedules a push of a node's desired set; pushes for one node run
-// one at a time and coalesce.
-func (s *Service) kick(nodeID string) {
-	if nodeID == "" {
-		return
-	}
-	s.mu.Lock()
-	ch, ok := s.syncs[nodeID]
-	if !ok {
-		ch = make(chan struct{}, 1)
-		s.syncs[nodeID] = ch
-		go s.syncLoop(nodeID, ch)
-	}
-	s.mu.Unlock()
-	select {
-	case ch <- struct{}{}:
-	default:
-	}
-}
-
-func (s *Service) syncLoop(nodeID string, ch chan struct{}) {
-	for range ch {
-		s.mu.Lock()
-		ctx := s.ctx
-		s.mu.Unlock()
-		if ctx.Err() != nil {
-			return
-		}
-		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := s.push(pctx, nodeID)
-		cancel()
-		if err != nil {
-			s.log.Warn("push desired apps to node; retrying", "node", nodeID, "err", err)
-			time.AfterFunc(2*time.Second, func() { s.kick(nodeID) })
-		}
-	}
-}
 
 // Desired returns the app specs a node should run.
 func (s *Service) Desired(ctx context.Context, nodeID string) ([]proto.AppSpec, error) {
@@ -355,32 +316,6 @@ func (s *Service) Desired(ctx context.Context, nodeID string) ([]proto.AppSpec, 
 			Health: h, Generation: a.Generation, Resolvers: resolvers, SearchDomain: s.cfg.Domain})
 	}
 	return specs, nil
-}
-
-func (s *Service) push(ctx context.Context, nodeID string) error {
-	hc, ok := s.cfg.Tunnel.Client(nodeID)
-	if !ok {
-		return nil // pushed again when it connects
-	}
-	specs, err := s.Desired(ctx, nodeID)
-	if err != nil {
-		return err
-	}
-	body, _ := json.Marshal(specs)
-	req, err := http.NewRequestWithContext(ctx, "PUT", "http://agent"+proto.PathApps, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("agent answered %s: %s", resp.Status, strings.TrimSpace(string(b)))
-	}
-	return nil
 }
 
 // Register adds the routes the master serves to a node's agent.

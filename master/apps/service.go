@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"gasper/api"
+	"gasper/master/nodepush"
 	"gasper/master/secrets"
 	"gasper/master/store"
 	"gasper/proto"
@@ -66,7 +67,7 @@ type Service struct {
 	ctx     context.Context // lives as long as Run
 	builds  map[string]*buildLog
 	reports map[string]proto.StatusReport // by node id
-	syncs   map[string]chan struct{}
+	pusher  *nodepush.Pusher
 }
 
 // New returns a Service.
@@ -80,8 +81,11 @@ func New(cfg Config) *Service {
 	if cfg.ResyncEvery == 0 {
 		cfg.ResyncEvery = 30 * time.Second
 	}
-	return &Service{cfg: cfg, log: cfg.Logger.With("component", "apps"), ctx: context.Background(),
-		builds: map[string]*buildLog{}, reports: map[string]proto.StatusReport{}, syncs: map[string]chan struct{}{}}
+	s := &Service{cfg: cfg, log: cfg.Logger.With("component", "apps"), ctx: context.Background(),
+		builds: map[string]*buildLog{}, reports: map[string]proto.StatusReport{}}
+	s.pusher = nodepush.New(nodepush.Config{What: "apps", Path: proto.PathApps, Tunnel: cfg.Tunnel, Logger: s.log,
+		Desired: func(ctx context.Context, nodeID string) (any, error) { return s.Desired(ctx, nodeID) }})
+	return s
 }
 
 // Run pushes every node's desired set periodically until ctx ends.
@@ -89,6 +93,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.ctx = ctx
 	s.mu.Unlock()
+	s.pusher.Start(ctx)
 	t := time.NewTicker(s.cfg.ResyncEvery)
 	defer t.Stop()
 	for {
@@ -108,7 +113,7 @@ func (s *Service) kickAll(ctx context.Context) {
 	}
 	for _, n := range ns {
 		if n.Connected && slices.Contains(n.Roles, proto.RoleApp) {
-			s.kick(n.ID)
+			s.pusher.Kick(n.ID)
 		}
 	}
 }
@@ -117,7 +122,7 @@ func (s *Service) kickAll(ctx context.Context) {
 // up. Nodes without the app role run no apps and get nothing.
 func (s *Service) NodeConnected(nodeID string, facts proto.Facts) {
 	if slices.Contains(facts.Roles, proto.RoleApp) {
-		s.kick(nodeID)
+		s.pusher.Kick(nodeID)
 	}
 }
 
@@ -538,7 +543,7 @@ func (s *Service) copyRelease(ctx context.Context, a store.App, from store.Relea
 	if _, err := s.cfg.Store.UpdateApp(ctx, a.Name, func(x *store.App) error { x.Release = r.Number; return nil }); err != nil {
 		return api.Release{}, err
 	}
-	s.kick(a.NodeID)
+	s.pusher.Kick(a.NodeID)
 	r.Current = true
 	return r.Release, nil
 }
@@ -662,7 +667,7 @@ func (s *Service) Restart(ctx context.Context, who store.User, name string) erro
 		return err
 	}
 	s.audit(ctx, who, "app.restart", a.Name, "")
-	s.kick(a.NodeID)
+	s.pusher.Kick(a.NodeID)
 	return nil
 }
 

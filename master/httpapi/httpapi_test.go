@@ -20,6 +20,7 @@ import (
 	"gasper/internal/archive"
 	"gasper/master/apps"
 	"gasper/master/auth"
+	"gasper/master/dbs"
 	"gasper/master/nodes"
 	"gasper/master/pki"
 	"gasper/master/remote"
@@ -69,7 +70,12 @@ func newEnv(t testing.TB) *env {
 	appsvc := apps.New(apps.Config{Store: st, Box: box, Sources: sources, Nodes: reg, Tunnel: noTunnel{},
 		DefaultMemory: 256 << 20, DefaultCPUs: 0.5})
 	remotes := remote.New(remote.Config{Store: st, Apps: appsvc, Nodes: reg, Tunnel: noTunnel{}})
-	s := New(Config{Store: st, Signer: signer, Nodes: reg, Apps: appsvc, Remote: remotes, TunnelAddr: "master:7443", Box: box,
+	dbsvc, err := dbs.New(dbs.Config{Store: st, Box: box, Nodes: reg, Tunnel: noTunnel{}, Apps: appsvc,
+		Domain: "gasper.test", BackupDir: filepath.Join(t.TempDir(), "backups")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Config{Store: st, Signer: signer, Nodes: reg, Apps: appsvc, DBs: dbsvc, Remote: remotes, TunnelAddr: "master:7443", Box: box,
 		AccessTTL: time.Minute, RefreshTTL: time.Hour, JoinTokenTTL: time.Hour, Version: "test"})
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
@@ -353,20 +359,26 @@ func TestOpenAPIDocumentIsTrue(t *testing.T) {
 		State: api.NodeReady, JoinedAt: time.Now()})
 
 	bodies := map[string]any{
-		"POST /auth/login":          api.LoginRequest{Email: adminEmail, Password: adminPassword},
-		"POST /auth/refresh":        api.RefreshRequest{RefreshToken: e.login(adminEmail, adminPassword).RefreshToken},
-		"POST /users":               api.CreateUserRequest{Email: "new@example.com", Password: "new-password"},
-		"POST /tokens":              api.CreateAPITokenRequest{Name: "doc", TTL: "1h"},
-		"POST /nodes/tokens":        api.CreateJoinTokenRequest{TTL: "10m"},
-		"POST /apps":                api.CreateAppRequest{Name: "walk", Env: map[string]string{"A": "1"}},
-		"PATCH /apps/{app}":         api.UpdateAppRequest{AppConfig: api.AppConfig{CPUs: 1}},
-		"POST /apps/{app}/source":   sourceArchive(t),
-		"POST /apps/{app}/rollback": api.RollbackRequest{},
-		"PATCH /apps/{app}/env":     api.EnvRequest{Set: map[string]string{"B": "2"}, Unset: []string{"A"}},
-		"POST /apps/{app}/domains":  api.DomainRequest{Domain: "www.walked.example"},
-		"POST /certificates":        testCertificate(t, "www.example.com"),
-		"POST /ssh-keys":            api.AddSSHKeyRequest{PublicKey: testPublicKey(t)},
-		"PATCH /apps/{app}/ssh":     api.UpdateAppSSHRequest{PushBranch: "prod"},
+		"POST /auth/login":             api.LoginRequest{Email: adminEmail, Password: adminPassword},
+		"POST /auth/refresh":           api.RefreshRequest{RefreshToken: e.login(adminEmail, adminPassword).RefreshToken},
+		"POST /users":                  api.CreateUserRequest{Email: "new@example.com", Password: "new-password"},
+		"POST /tokens":                 api.CreateAPITokenRequest{Name: "doc", TTL: "1h"},
+		"POST /nodes/tokens":           api.CreateJoinTokenRequest{TTL: "10m"},
+		"POST /apps":                   api.CreateAppRequest{Name: "walk", Env: map[string]string{"A": "1"}},
+		"PATCH /apps/{app}":            api.UpdateAppRequest{AppConfig: api.AppConfig{CPUs: 1}},
+		"POST /apps/{app}/source":      sourceArchive(t),
+		"POST /apps/{app}/rollback":    api.RollbackRequest{},
+		"PATCH /apps/{app}/env":        api.EnvRequest{Set: map[string]string{"B": "2"}, Unset: []string{"A"}},
+		"POST /apps/{app}/domains":     api.DomainRequest{Domain: "www.walked.example"},
+		"POST /certificates":           testCertificate(t, "www.example.com"),
+		"POST /databases":              api.CreateDatabaseRequest{Name: "walk-db", Engine: "postgresql"},
+		"POST /databases/{db}/links":   api.LinkRequest{App: "walked"},
+		"POST /databases/{db}/restore": api.RestoreRequest{Backup: "b-000000000000"},
+		"POST /ssh-keys":               api.AddSSHKeyRequest{PublicKey: testPublicKey(t)},
+		"PATCH /apps/{app}/ssh":        api.UpdateAppSSHRequest{PushBranch: "prod"},
+	}
+	if st := e.call("POST", "/databases", admin.AccessToken, api.CreateDatabaseRequest{Name: "walked-db", Engine: "redis"}, nil); st != 201 {
+		t.Fatalf("create database: %d", st)
 	}
 	// What the walk reads and deletes must exist before the paths are
 	// walked, in whatever order the document lists them.
@@ -381,9 +393,9 @@ func TestOpenAPIDocumentIsTrue(t *testing.T) {
 		t.Fatalf("add an SSH key: %d", st)
 	}
 	params := map[string]string{"{key}": key.ID, "{user}": "u2@example.com", "{id}": tok.ID, "{node}": "node1", "{app}": "walked",
-		"{n}": "1", "{domain}": "www.walked.example", "{name}": "gone.example.com"}
+		"{n}": "1", "{domain}": "www.walked.example", "{name}": "gone.example.com", "{db}": "walked-db"}
 	deleteParams := map[string]string{"{key}": key.ID, "{user}": "gone@example.com", "{id}": tok.ID, "{node}": "n-000000000002",
-		"{app}": "walked", "{domain}": "www.walked.example", "{name}": "gone.example.com"}
+		"{app}": "walked", "{domain}": "www.walked.example", "{name}": "gone.example.com", "{db}": "walked-db"}
 	paths := doc["paths"].(map[string]any)
 	seen := 0
 	// Non-DELETE first, so that deletions do not remove what others read.
@@ -416,9 +428,10 @@ func TestOpenAPIDocumentIsTrue(t *testing.T) {
 				}
 				status := e.call(strings.ToUpper(method), path, token, bodies[key], out)
 				resp, ok := responses[fmt.Sprint(status)].(map[string]any)
-				// App routes need a node to succeed; without one they must
-				// still answer as documented.
-				if !ok || (status >= 300 && !strings.HasPrefix(path, "/apps")) {
+				// App and database routes need a node to succeed; without
+				// one they must still answer as documented.
+				needNode := strings.HasPrefix(path, "/apps") || strings.HasPrefix(path, "/databases/") || strings.HasPrefix(path, "/backups")
+				if !ok || (status >= 300 && !needNode) {
 					t.Errorf("%s: status %d is not documented as success: %v", key, status, got)
 					continue
 				}

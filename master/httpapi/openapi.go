@@ -60,10 +60,12 @@ func (s *Server) Document() map[string]any {
 		if rt.Access == admin || strings.Contains(rt.Path, "{") {
 			errStatus = append(errStatus, http.StatusForbidden, http.StatusNotFound)
 		}
-		if rt.Method != "GET" && rt.Access != public || strings.HasPrefix(rt.Path, "/apps/") {
+		// Apps and databases live on nodes, which may not be there.
+		onNodes := strings.HasPrefix(rt.Path, "/apps") || strings.HasPrefix(rt.Path, "/databases") || strings.HasPrefix(rt.Path, "/backups")
+		if rt.Method != "GET" && rt.Access != public || onNodes && strings.Contains(rt.Path, "{") {
 			errStatus = append(errStatus, http.StatusConflict)
 		}
-		if strings.HasPrefix(rt.Path, "/apps") {
+		if onNodes {
 			errStatus = append(errStatus, http.StatusServiceUnavailable)
 		}
 		if rt.RawBody != "" {

@@ -15,6 +15,7 @@ import (
 	"gasper/api"
 	"gasper/master/apps"
 	"gasper/master/auth"
+	"gasper/master/dbs"
 	"gasper/master/nodes"
 	"gasper/master/remote"
 	"gasper/master/secrets"
@@ -37,6 +38,8 @@ type Config struct {
 	Nodes *nodes.Registry
 	// Apps is the application service.
 	Apps *apps.Service
+	// DBs is the database service.
+	DBs *dbs.Service
 	// Tunnel closes removed nodes' tunnels; nil is allowed in tests.
 	Tunnel Tunnel
 	// Remote serves SSH keys, apps' SSH settings and exec streams.

@@ -37,9 +37,11 @@ type Tunnel interface {
 
 // Config configures routing.
 type Config struct {
-	Apps   Apps
-	Nodes  Nodes
-	Tunnel Tunnel
+	Apps Apps
+	// Records, if set, returns more DNS records (relative names, like "mydb.db").
+	Records func(ctx context.Context) (map[string][]string, error)
+	Nodes   Nodes
+	Tunnel  Tunnel
 	// Domain is the cloud domain.
 	Domain string
 	// TTL is the DNS answers' TTL in seconds.
@@ -181,6 +183,15 @@ func (r *Router) sync(ctx context.Context) error {
 		a := *r.cfg.ACME
 		a.Hosts = acmeHosts
 		table.ACME = &a
+	}
+	if r.cfg.Records != nil {
+		recs, err := r.cfg.Records(ctx)
+		if err != nil {
+			return err
+		}
+		for k, v := range recs {
+			zone.Records[k] = v
+		}
 	}
 	if ip := net.ParseIP(r.cfg.MasterHost); ip != nil {
 		zone.Records["master"] = []string{ip.String()}
