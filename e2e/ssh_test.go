@@ -92,68 +92,26 @@ func ssh(t *testing.T, key, login, addr string, command ...string) (string, stri
 	return run(t, "", nil, "ssh", append(append(sshOpts(key), "-p", port, login+"@"+host), command...)...)
 }
 
-// tmux is a tmux server of the test's own, driving terminal programs.
-type tmux struct {
-	t      *testing.T
-	socket string
+// terminal runs command in a tmux window of its own (80x24, see newTmux);
+// when command ends the window shows EXITED=its status.
+func terminal(t *testing.T, command string) *tmux {
+	return newTmux(t, 80, 24, nil, "sh", "-c", command+"; echo EXITED=$?; sleep 600")
 }
 
-func newTmux(t *testing.T) *tmux {
-	x := &tmux{t: t, socket: filepath.Join(t.TempDir(), "tmux.sock")}
-	t.Cleanup(func() { exec.Command("tmux", "-S", x.socket, "kill-server").Run() })
-	return x
-}
-
-func (x *tmux) cmd(args ...string) string {
-	x.t.Helper()
-	out, err := exec.Command("tmux", append([]string{"-S", x.socket}, args...)...).CombinedOutput()
-	if err != nil {
-		x.t.Fatalf("tmux %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-// start runs command in a new 80x24 window named name; when command ends
-// the window shows its exit status.
-func (x *tmux) start(name, command string) {
-	x.t.Helper()
-	x.cmd("new-session", "-d", "-s", name, "-x", "80", "-y", "24", command+"; echo EXITED=$?; sleep 600")
-}
-
-func (x *tmux) send(name string, keys ...string) {
-	x.cmd(append([]string{"send-keys", "-t", name}, keys...)...)
-}
-
-func (x *tmux) screen(name string) string {
-	return x.cmd("capture-pane", "-p", "-J", "-S", "-200", "-t", name)
-}
-
-// resize resizes the window and waits until `stty size` in it shows the
-// new size: the change travels to the remote terminal asynchronously, so
-// the question is asked again until the answer comes.
-func (x *tmux) resize(name string, cols, rows int) {
-	x.t.Helper()
-	x.cmd("resize-window", "-t", name, "-x", fmt.Sprint(cols), "-y", fmt.Sprint(rows))
+// sttyResize resizes the window and waits until `stty size` in it shows
+// the new size: the change travels to the remote terminal asynchronously,
+// so the question is asked again until the answer comes.
+func sttyResize(tm *tmux, cols, rows int) {
+	tm.t.Helper()
+	tm.resize(cols, rows)
 	want := fmt.Sprintf("%d %d", rows, cols)
 	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(x.screen(name), want) {
+	for !strings.Contains(tm.screen(), want) {
 		if time.Now().After(deadline) {
-			x.t.Fatalf("window %s did not see its new size %s within 30s; it shows:\n%s", name, want, x.screen(name))
+			tm.t.Fatalf("the terminal did not see its new size %s within 30s; it shows:\n%s", want, tm.screen())
 		}
-		x.send(name, "stty size", "Enter")
+		tm.keys("clear; stty size", "Enter")
 		time.Sleep(300 * time.Millisecond)
-	}
-}
-
-// wait waits until the window shows want.
-func (x *tmux) wait(name, want string) {
-	x.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(x.screen(name), want) {
-		if time.Now().After(deadline) {
-			x.t.Fatalf("window %s did not show %q within 30s; it shows:\n%s", name, want, x.screen(name))
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -165,7 +123,7 @@ func TestSSH(t *testing.T) {
 	c := newCluster(t)
 	c.login()
 	tok := c.joinToken()
-	c.agentRoles("node1", "127.0.0.2", tok, "app,ssh")
+	c.agentRoles("node1", "127.0.0.2", tok, "app,db,ssh")
 	c.agentRoles("node2", "127.0.0.3", tok, "ssh") // runs no apps: its sessions are relayed
 	c.waitNode("node1", "ready", 30*time.Second)
 	c.waitNode("node2", "ready", 30*time.Second)
@@ -184,6 +142,7 @@ func TestSSH(t *testing.T) {
 		t.Fatalf("app create --empty: exit %d, want the SSH command and git remote on stderr:\n%s", code, errOut)
 	}
 	web := c.waitApp("web", "running", 1, 30*time.Second)
+	c.as(ann, "", "db", "create", "redis", "cache") // its container, db-cache, must stay out of reach
 	const secret = "only in the container 7f3a"
 	c.as(ann, "", "app", "exec", "web", "--", "sh", "-c", "echo '"+secret+"' > /tmp/only-here")
 
@@ -225,20 +184,19 @@ func TestSSH(t *testing.T) {
 
 	t.Run("interactive shell with a terminal, resize and Ctrl-C", func(t *testing.T) {
 		for _, addr := range []string{local, remote} {
-			x := newTmux(t)
 			host, port, _ := net.SplitHostPort(addr)
-			x.start("s", "env TERM=xterm-256color ssh -tt "+strings.Join(sshOpts(ann.key), " ")+" -p "+port+" web@"+host)
-			x.send("s", "echo term=$TERM; stty size", "Enter")
-			x.wait("s", "24 80")
-			x.wait("s", "term=xterm-256color")
-			x.resize("s", 100, 30)
-			x.send("s", "sleep 100", "Enter")
+			tm := terminal(t, "env TERM=xterm-256color ssh -tt "+strings.Join(sshOpts(ann.key), " ")+" -p "+port+" web@"+host)
+			tm.waitScreen(30*time.Second, "@web:") // the prompt: typing earlier may be lost
+			tm.keys("echo term=$TERM; stty size", "Enter")
+			tm.waitScreen(30*time.Second, "24 80", "term=xterm-256color")
+			sttyResize(tm, 100, 30)
+			tm.keys("sleep 100", "Enter")
 			time.Sleep(500 * time.Millisecond)
-			x.send("s", "C-c")
-			x.send("s", "echo rc=$?", "Enter")
-			x.wait("s", "rc=130")
-			x.send("s", "exit 3", "Enter")
-			x.wait("s", "EXITED=3")
+			tm.keys("C-c")
+			tm.keys("echo rc=$?", "Enter")
+			tm.waitScreen(30*time.Second, "rc=130")
+			tm.keys("exit 3", "Enter")
+			tm.waitScreen(30*time.Second, "EXITED=3")
 		}
 	})
 
@@ -252,7 +210,9 @@ func TestSSH(t *testing.T) {
 			{ann.key, "bobapp", local, "an app the user does not own"},
 			{ann.key, "bobapp.1", remote, "an instance of an app the user does not own"},
 			{ann.key, web.Instances[0].ID, local, "a container's id"},
-			{ann.key, "nosuchdb", local, "a name that is no app (a database, say)"},
+			{ann.key, "nosuchapp", local, "a name that is no app"},
+			{ann.key, "cache", local, "the user's own database"},
+			{ann.key, "db-cache", local, "the database's container"},
 			{ann.key, "..", local, "a path"},
 		} {
 			out, errOut, code := ssh(t, tt.key, tt.login, tt.addr, "cat /tmp/only-here")
@@ -408,19 +368,15 @@ func TestSSH(t *testing.T) {
 		if _, errOut, code := c.gasperAs(bob.config, "", "app", "exec", "web", "--", "cat", "/tmp/only-here"); code != 5 || strings.Contains(errOut, secret) {
 			t.Errorf("bob's exec: exit %d %q, want 5 (not found)", code, errOut)
 		}
-		x := newTmux(t)
-		x.start("ann", "env TERM=xterm GASPER_CONFIG_DIR="+ann.config+" "+filepath.Join(bin, "gasper")+" app shell web")
-		x.send("ann", "stty size", "Enter")
-		x.wait("ann", "24 80")
-		x.resize("ann", 120, 40)
-		x.send("ann", "cat /tmp/only-here; exit 4", "Enter")
-		x.wait("ann", "EXITED=4")
-		if !strings.Contains(x.screen("ann"), secret) {
-			t.Errorf("ann's shell did not show the file:\n%s", x.screen("ann"))
-		}
-		x.start("bob", "env TERM=xterm GASPER_CONFIG_DIR="+bob.config+" "+filepath.Join(bin, "gasper")+" app shell web")
-		x.wait("bob", "EXITED=5")
-		if strings.Contains(x.screen("bob"), secret) {
+		tm := terminal(t, "env TERM=xterm GASPER_CONFIG_DIR="+ann.config+" "+filepath.Join(bin, "gasper")+" app shell web")
+		tm.waitScreen(30*time.Second, "@web:")
+		tm.keys("stty size", "Enter")
+		tm.waitScreen(30*time.Second, "24 80")
+		sttyResize(tm, 120, 40)
+		tm.keys("cat /tmp/only-here; exit 4", "Enter")
+		tm.waitScreen(30*time.Second, "EXITED=4", secret)
+		tm = terminal(t, "env TERM=xterm GASPER_CONFIG_DIR="+bob.config+" "+filepath.Join(bin, "gasper")+" app shell web")
+		if screen := tm.waitScreen(30*time.Second, "EXITED=5"); strings.Contains(screen, secret) {
 			t.Error("bob's shell showed ann's file")
 		}
 	})
