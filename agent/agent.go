@@ -19,6 +19,7 @@ import (
 	"gasper/agent/dns"
 	"gasper/agent/machine"
 	"gasper/agent/proxy"
+	"gasper/agent/sshd"
 	"gasper/agent/tunnel"
 	"gasper/internal/container"
 	"gasper/internal/image"
@@ -79,6 +80,10 @@ type Config struct {
 	// DNSAddr is where the dns role listens (UDP and TCP); default
 	// ADVERTISE:53.
 	DNSAddr string
+	// SSHAddr is where the ssh role listens; default ADVERTISE:2222.
+	// SSHIdleTimeout closes SSH connections idle that long; default 30m.
+	SSHAddr        string
+	SSHIdleTimeout time.Duration
 	// Handler serves the master's calls beyond ping, facts and the roles'
 	// own routes; nil answers 404.
 	Handler http.Handler
@@ -170,7 +175,7 @@ func (c *Config) Validate() error {
 	if c.BackoffMax < c.BackoffMin {
 		return fmt.Errorf("the reconnect backoff maximum %v is below its minimum %v", c.BackoffMax, c.BackoffMin)
 	}
-	for _, role := range []string{proto.RoleApp, proto.RoleProxy, proto.RoleDNS} {
+	for _, role := range []string{proto.RoleApp, proto.RoleProxy, proto.RoleDNS, proto.RoleSSH} {
 		if slices.Contains(c.Roles, role) && net.ParseIP(c.Advertise) == nil {
 			return fmt.Errorf("the %s role listens on the advertise address: --advertise must be this node's IP address, not %q", role, c.Advertise)
 		}
@@ -183,6 +188,12 @@ func (c *Config) Validate() error {
 	}
 	if c.DNSAddr == "" {
 		c.DNSAddr = net.JoinHostPort(c.Advertise, "53")
+	}
+	if c.SSHAddr == "" {
+		c.SSHAddr = net.JoinHostPort(c.Advertise, "2222")
+	}
+	if _, _, err := net.SplitHostPort(c.SSHAddr); err != nil {
+		return fmt.Errorf("the ssh address %q must be host:port (like 10.0.0.5:2222)", c.SSHAddr)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -223,6 +234,9 @@ func Run(ctx context.Context, cfg Config) error {
 		OS:                mf.OS,
 		Arch:              mf.Arch,
 	}
+	if slices.Contains(cfg.Roles, proto.RoleSSH) {
+		facts.SSHAddr = sshAdvertise(cfg.SSHAddr, cfg.Advertise)
+	}
 	log.Info("starting", "version", Version, "master", cfg.Master, "roles", cfg.Roles, "containerd", ctrdVersion, "state_dir", cfg.StateDir)
 
 	sampler := machine.NewSampler(cfg.StateDir)
@@ -243,6 +257,7 @@ func Run(ctx context.Context, cfg Config) error {
 		mux.Handle("/", cfg.Handler)
 	}
 	master := func() *http.Client { return client.HTTPClient() }
+	var appMgr *apps.Manager
 	if slices.Contains(cfg.Roles, proto.RoleApp) || slices.Contains(cfg.Roles, proto.RoleDB) {
 		drv, imgs, err := startContainers(ctx, cfg)
 		if err != nil {
@@ -256,6 +271,7 @@ func Run(ctx context.Context, cfg Config) error {
 			if err != nil {
 				return err
 			}
+			appMgr = mgr
 			mgr.Register(mux)
 			startLater = append(startLater, func() { go mgr.Run(ctx) })
 		}
@@ -313,6 +329,23 @@ func Run(ctx context.Context, cfg Config) error {
 		wait, err := serveRole(ctx, d.Run)
 		if err != nil {
 			return fmt.Errorf("dns role on %s: %w", cfg.DNSAddr, err)
+		}
+		cleanups = append(cleanups, wait)
+	}
+	if slices.Contains(cfg.Roles, proto.RoleSSH) {
+		sc := sshd.Config{Addr: cfg.SSHAddr, StateDir: filepath.Join(cfg.StateDir, "ssh"), IdleTimeout: cfg.SSHIdleTimeout,
+			Master: func() *http.Client { return client.HTTPClient() }, NodeID: func() string { return client.NodeID() },
+			Logger: cfg.Logger}
+		if appMgr != nil {
+			sc.Local = appMgr.ServeExec
+		}
+		srv, err := sshd.New(sc)
+		if err != nil {
+			return err
+		}
+		wait, err := serveRole(ctx, srv.Run)
+		if err != nil {
+			return fmt.Errorf("ssh role on %s: %w", cfg.SSHAddr, err)
 		}
 		cleanups = append(cleanups, wait)
 	}
@@ -374,6 +407,16 @@ func startContainers(ctx context.Context, cfg Config) (*container.Driver, *image
 		return nil, nil, err
 	}
 	return drv, imgs, nil
+}
+
+// sshAdvertise is where users reach the ssh role: its listen address, with
+// the node's advertise address when it listens on all of them.
+func sshAdvertise(listen, advertise string) string {
+	host, port, _ := net.SplitHostPort(listen)
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = advertise
+	}
+	return net.JoinHostPort(host, port)
 }
 
 func usage(u machine.Usage) proto.Usage {

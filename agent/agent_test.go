@@ -164,8 +164,8 @@ func TestRunJoinsWithRealFacts(t *testing.T) {
 	adone := make(chan error, 1)
 	go func() {
 		adone <- Run(actx, Config{
-			Master: ln.Addr().String(), JoinToken: tok.String(), Roles: []string{"db", "ssh"}, // roles that listen on nothing yet
-			Advertise: "127.0.0.2", StateDir: t.TempDir(), Name: "node-a", Logger: quietLogger(),
+			Master: ln.Addr().String(), JoinToken: tok.String(), Roles: []string{"db", "ssh"}, // roles that start no containers
+			Advertise: "127.0.0.2", SSHAddr: "127.0.0.2:0", StateDir: t.TempDir(), Name: "node-a", Logger: quietLogger(),
 		})
 	}()
 	t.Cleanup(func() {

@@ -121,6 +121,8 @@ type NodeFacts struct {
 	AgentVersion      string `json:"agent_version"`
 	OS                string `json:"os"`
 	Arch              string `json:"arch"`
+	// SSHAddr is host:port where the node's ssh role accepts users.
+	SSHAddr string `json:"ssh_addr,omitempty"`
 }
 
 // NodeUsage is the live resource use a node reports with each heartbeat.

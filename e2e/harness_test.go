@@ -91,8 +91,8 @@ type cluster struct {
 }
 
 // nodeNet is what a node of a test owns on the machine, and where its
-// proxy and DNS listen.
-type nodeNet struct{ ns, bridge, subnet, http, https, dns string }
+// proxy, DNS and SSH roles listen.
+type nodeNet struct{ ns, bridge, subnet, http, https, dns, ssh string }
 
 // freePortOn returns host:port with a port free on host, TCP and UDP.
 func freePortOn(t *testing.T, host string) string {
@@ -217,7 +217,8 @@ func (c *cluster) agentRoles(name, advertise, token, roles string) *proc {
 	if !ok {
 		nn = nodeNet{ns: fmt.Sprintf("gasper-e2e-%s-%d", name, os.Getpid()), bridge: fmt.Sprintf("ge%d%s", os.Getpid()%10000, suffix(name)),
 			subnet: fmt.Sprintf("10.214.%d.0/24", nextSubnet()),
-			http:   freePortOn(c.t, advertise), https: freePortOn(c.t, advertise), dns: freePortOn(c.t, advertise)}
+			http:   freePortOn(c.t, advertise), https: freePortOn(c.t, advertise), dns: freePortOn(c.t, advertise),
+			ssh: freePortOn(c.t, advertise)}
 		c.nets[name] = nn
 		stateDir := filepath.Join(c.dir, name)
 		c.t.Cleanup(func() { cleanupNode(c.t, nn, stateDir) })
@@ -225,7 +226,7 @@ func (c *cluster) agentRoles(name, advertise, token, roles string) *proc {
 	args := []string{"join", c.tunnel, "--roles", roles, "--advertise", advertise,
 		"--name", name, "--state-dir", filepath.Join(c.dir, name),
 		"--containerd-namespace", nn.ns, "--bridge", nn.bridge, "--subnet", nn.subnet, "--log-format", "text",
-		"--proxy-http-addr", nn.http, "--proxy-https-addr", nn.https, "--dns-addr", nn.dns}
+		"--proxy-http-addr", nn.http, "--proxy-https-addr", nn.https, "--dns-addr", nn.dns, "--ssh-addr", nn.ssh}
 	if token != "" {
 		args = append(args, "--token", token)
 	}

@@ -19,6 +19,7 @@ import (
 	"gasper/master/httpapi"
 	"gasper/master/nodes"
 	"gasper/master/pki"
+	"gasper/master/remote"
 	"gasper/master/routing"
 	"gasper/master/secrets"
 	"gasper/master/store"
@@ -190,6 +191,7 @@ func Run(ctx context.Context, cfg Config) error {
 	var appsvc *apps.Service
 	var dbsvc *dbs.Service
 	var router *routing.Router
+	var remotes *remote.Service
 	tun := tunnel.New(tunnel.Config{
 		TLS: tlsConf, Authority: reg,
 		Handler: func(nodeID string) http.Handler {
@@ -197,6 +199,7 @@ func Run(ctx context.Context, cfg Config) error {
 			mux.Handle("/v1/heartbeat", reg.Handler(nodeID))
 			appsvc.Register(mux, nodeID)
 			dbsvc.Register(mux, nodeID)
+			remotes.Register(mux, nodeID)
 			return mux
 		},
 		OnConnect: func(nodeID string, facts proto.Facts) {
@@ -211,6 +214,7 @@ func Run(ctx context.Context, cfg Config) error {
 	appsvc = apps.New(apps.Config{Store: st, Box: box, Sources: sources, Nodes: reg, Tunnel: tun, Domain: cfg.Domain,
 		DefaultMemory: cfg.AppMemory, DefaultCPUs: cfg.AppCPUs, Logger: log,
 		OnChange: func() { router.Kick() }})
+	remotes = remote.New(remote.Config{Store: st, Apps: appsvc, Nodes: reg, Tunnel: tun, Logger: log})
 	dbsvc, err = dbs.New(dbs.Config{Store: st, Box: box, Nodes: reg, Tunnel: tun, Apps: appsvc, Domain: cfg.Domain,
 		DefaultMemory: cfg.DBMemory, DefaultCPUs: cfg.DBCPUs, BackupDir: filepath.Join(cfg.DataDir, "backups"), Logger: log,
 		OnChange: func() { router.Kick() }})
@@ -235,7 +239,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	apiServer := httpapi.New(httpapi.Config{
-		Store: st, Signer: signer, Nodes: reg, Apps: appsvc, DBs: dbsvc, Tunnel: tun, TunnelAddr: cfg.TunnelAdvertise, CloudCA: cloudCA.CertPEM(), Box: box,
+		Store: st, Signer: signer, Nodes: reg, Apps: appsvc, DBs: dbsvc, Remote: remotes, Tunnel: tun, TunnelAddr: cfg.TunnelAdvertise, CloudCA: cloudCA.CertPEM(), Box: box,
 		AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, JoinTokenTTL: cfg.JoinTokenTTL,
 		Version: cfg.Version, Logger: log,
 	})

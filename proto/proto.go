@@ -6,7 +6,8 @@ import "time"
 // change and add a line to the history below.
 //
 //	1 (2026-11-24): Hello/Welcome handshake, heartbeats, facts.
-const Version = 1
+//	2 (2026-11-25): exec streams (PathExec), the ssh role's routes (PathSSH*), Facts.SSHAddr.
+const Version = 2
 
 // MinVersion is the oldest agent protocol the master still serves.
 const MinVersion = 1
@@ -68,6 +69,9 @@ type Facts struct {
 	AgentVersion      string   `json:"agent_version"`
 	OS                string   `json:"os"`
 	Arch              string   `json:"arch"`
+	// SSHAddr is host:port where the node's ssh role accepts users, if it
+	// has that role.
+	SSHAddr string `json:"ssh_addr,omitempty"`
 }
 
 // Usage is live resource use, sent with every heartbeat.

@@ -151,6 +151,7 @@ func (m *Manager) Register(mux *http.ServeMux) {
 	mux.HandleFunc("PUT "+proto.PathApps, m.handleDesired)
 	mux.HandleFunc("POST "+proto.PathBuild, m.handleBuild)
 	mux.HandleFunc("GET "+proto.PathAppLogs, m.handleLogs)
+	mux.HandleFunc("POST "+proto.PathExec, m.handleExec)
 }
 
 func (m *Manager) handleDesired(w http.ResponseWriter, r *http.Request) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -27,6 +28,8 @@ type joinOptions struct {
 	proxyHTTP           string
 	proxyHTTPS          string
 	dnsAddr             string
+	sshAddr             string
+	sshIdleTimeout      time.Duration
 	logFormat           string
 	logLevel            string
 	configFile          string
@@ -74,6 +77,8 @@ environment, which wins over the file.`,
 	f.StringVar(&opts.proxyHTTP, "proxy-http-addr", "", "where the proxy role serves HTTP (default ADVERTISE:80)")
 	f.StringVar(&opts.proxyHTTPS, "proxy-https-addr", "", "where the proxy role serves HTTPS (default ADVERTISE:443)")
 	f.StringVar(&opts.dnsAddr, "dns-addr", "", "where the dns role answers, UDP and TCP (default ADVERTISE:53)")
+	f.StringVar(&opts.sshAddr, "ssh-addr", "", "where the ssh role accepts users (default ADVERTISE:2222)")
+	f.DurationVar(&opts.sshIdleTimeout, "ssh-idle-timeout", 30*time.Minute, "close SSH connections that carried nothing for this long")
 	f.StringVar(&opts.logFormat, "log-format", "auto", "log format: auto (JSON unless stderr is a terminal), text or json")
 	f.StringVar(&opts.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&opts.configFile, "config", "", "YAML file whose keys are these flags' names")
@@ -119,6 +124,8 @@ func (o *joinOptions) config(cmd *cobra.Command, args []string, getenv func(stri
 		ProxyHTTPAddr:       o.proxyHTTP,
 		ProxyHTTPSAddr:      o.proxyHTTPS,
 		DNSAddr:             o.dnsAddr,
+		SSHAddr:             o.sshAddr,
+		SSHIdleTimeout:      o.sshIdleTimeout,
 		Logger:              logger,
 	}
 	if err := cfg.Validate(); err != nil {

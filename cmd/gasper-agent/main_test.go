@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -35,21 +36,21 @@ func TestJoinFlagsEnvAndFile(t *testing.T) {
 			name: "flags",
 			args: []string{"m.example:7443", "--token", tok.String(), "--roles", "app,db", "--advertise", "10.0.0.5", "--state-dir", "/srv/agent", "--name", "n1", "--containerd-socket", "/x.sock", "--containerd-namespace", "ns"},
 			want: agent.Config{Master: "m.example:7443", JoinToken: tok.String(), Roles: []string{"app", "db"}, Advertise: "10.0.0.5", StateDir: "/srv/agent", Name: "n1", ContainerdSocket: "/x.sock", ContainerdNamespace: "ns", Bridge: "gasper0", Subnet: "10.89.0.0/24", ImageCacheDir: "/var/lib/gasper/images",
-				ProxyHTTPAddr: "10.0.0.5:80", ProxyHTTPSAddr: "10.0.0.5:443", DNSAddr: "10.0.0.5:53"},
+				ProxyHTTPAddr: "10.0.0.5:80", ProxyHTTPSAddr: "10.0.0.5:443", DNSAddr: "10.0.0.5:53", SSHAddr: "10.0.0.5:2222", SSHIdleTimeout: 30 * time.Minute},
 		},
 		{
 			name: "environment fills what flags leave",
 			args: []string{"--roles", "proxy"},
 			env:  map[string]string{"GASPER_ADVERTISE": "10.2.2.2", "GASPER_MASTER": "env-master:1", "GASPER_JOIN_TOKEN": tok.String(), "GASPER_TOKEN": "api-token-must-be-ignored", "GASPER_ROLES": "app", "GASPER_STATE_DIR": "/env/state", "GASPER_NAME": "env-name"},
 			want: agent.Config{Master: "env-master:1", JoinToken: tok.String(), Roles: []string{"proxy"}, Advertise: "10.2.2.2", StateDir: "/env/state", Name: "env-name", ContainerdSocket: agent.DefaultContainerdSocket, ContainerdNamespace: "gasper", Bridge: "gasper0", Subnet: "10.89.0.0/24", ImageCacheDir: "/var/lib/gasper/images",
-				ProxyHTTPAddr: "10.2.2.2:80", ProxyHTTPSAddr: "10.2.2.2:443", DNSAddr: "10.2.2.2:53"},
+				ProxyHTTPAddr: "10.2.2.2:80", ProxyHTTPSAddr: "10.2.2.2:443", DNSAddr: "10.2.2.2:53", SSHAddr: "10.2.2.2:2222", SSHIdleTimeout: 30 * time.Minute},
 		},
 		{
 			name: "config file below environment and flags",
 			args: []string{"--config", cfgFile, "--name", "from-flag"},
 			env:  map[string]string{"GASPER_ADVERTISE": "10.1.1.1"},
 			want: agent.Config{Master: "file-master:7443", JoinToken: fileTok.String(), Roles: []string{"dns", "ssh"}, Advertise: "10.1.1.1", StateDir: agent.DefaultStateDir, Name: "from-flag", ContainerdSocket: agent.DefaultContainerdSocket, ContainerdNamespace: "gasper", Bridge: "gasper0", Subnet: "10.89.0.0/24", ImageCacheDir: "/var/lib/gasper/images",
-				ProxyHTTPAddr: "10.1.1.1:80", ProxyHTTPSAddr: "10.1.1.1:443", DNSAddr: "10.1.1.1:53"},
+				ProxyHTTPAddr: "10.1.1.1:80", ProxyHTTPSAddr: "10.1.1.1:443", DNSAddr: "10.1.1.1:53", SSHAddr: "10.1.1.1:2222", SSHIdleTimeout: 30 * time.Minute},
 		},
 		{name: "unknown role", args: []string{"m:1", "--roles", "web"}, wantErr: `unknown role "web"`},
 		{name: "bad log level", args: []string{"m:1", "--roles", "app", "--log-level", "loud"}, wantErr: "--log-level"},
@@ -94,7 +95,7 @@ func TestRunExitCodes(t *testing.T) {
 		wantStdout string
 		wantStderr string
 	}{
-		{name: "version", args: []string{"version"}, wantCode: 0, wantStdout: "gasper-agent dev (protocol 1"},
+		{name: "version", args: []string{"version"}, wantCode: 0, wantStdout: "gasper-agent dev (protocol 2"},
 		{name: "malformed token", args: []string{"join", "127.0.0.1:1", "--roles", "app", "--token", "nope", "--state-dir", t.TempDir()}, wantCode: exitUsage, wantStderr: "join token is malformed"},
 		{name: "unknown flag", args: []string{"join", "--bogus"}, wantCode: exitUsage, wantStderr: "unknown flag: --bogus"},
 		{name: "no containerd", args: []string{"join", "127.0.0.1:1", "--roles", "app", "--advertise", "127.0.0.1", "--state-dir", t.TempDir(), "--containerd-socket", "/nonexistent/containerd.sock", "--log-format", "text"}, wantCode: exitError, wantStderr: "containerd socket /nonexistent/containerd.sock does not exist: is containerd running?"},

@@ -33,6 +33,9 @@ or as -a/--app NAME.`,
 		newCmdAppRollback(g, nil),
 		newCmdAppDomain(g),
 		newCmdAppUpdate(g, nil),
+		newCmdAppExec(g, nil),
+		newCmdAppShell(g, nil),
+		newCmdAppSSH(g, nil),
 	)
 	return cmd
 }

@@ -22,6 +22,7 @@ type appCreateOptions struct {
 	Git           string
 	Branch        string
 	GitTokenStdin bool
+	Empty         bool
 
 	Runtime    string
 	Env        []string
@@ -46,15 +47,17 @@ type appCreateOptions struct {
 func newCmdAppCreate(g *globalOptions, runF func(*appCreateOptions) error) *cobra.Command {
 	opts := &appCreateOptions{g: g}
 	cmd := &cobra.Command{
-		Use:   "create NAME (--from DIR | --git URL [--branch B]) [flags]",
+		Use:   "create NAME (--from DIR | --git URL [--branch B] | --empty) [flags]",
 		Short: "Create an app from a directory or a git repository, and deploy it",
 		Long: `Create an app and deploy its first release.
 
 With --from DIR the directory is packed (honouring .gitignore and
 .gasperignore files, without .git) and uploaded; with --git URL the master
-fetches the repository itself. The build log is followed on standard error,
-then the command waits until the app runs and prints its address on
-standard output.`,
+fetches the repository itself; with --empty nothing is deployed yet (deploy
+later with git push or gasper app deploy). The build log is followed on
+standard error, then the command waits until the app runs and prints its
+address on standard output. The app's SSH command and git remote are shown
+on standard error.`,
 		Example: `  gasper app create web --from .
   gasper app create api --git https://example.com/team/api.git --branch main --env-file .env --memory 512M
   echo "$TOKEN" | gasper app create private --git https://example.com/team/p.git --git-token-stdin`,
@@ -79,6 +82,7 @@ standard output.`,
 	f.StringVar(&opts.Git, "git", "", "deploy this git repository URL")
 	f.StringVar(&opts.Branch, "branch", "", "git branch (default: the repository's default)")
 	f.BoolVar(&opts.GitTokenStdin, "git-token-stdin", false, "read a git access token from standard input (stored encrypted)")
+	f.BoolVar(&opts.Empty, "empty", false, "create the app without deploying it (deploy later with git push)")
 	addAppConfigFlags(cmd, &opts.Runtime, &opts.Memory, &opts.CPU, &opts.BuildCmd, &opts.StartCmd, &opts.Port, &opts.HealthPath, &opts.HealthTCP)
 	f.StringArrayVarP(&opts.Env, "env", "e", nil, "set an environment variable KEY=VALUE (repeatable)")
 	f.StringVar(&opts.EnvFile, "env-file", "", "read environment variables from a .env file (--env wins)")
@@ -112,8 +116,10 @@ func (o *appCreateOptions) parse(cmd *cobra.Command) error {
 	switch {
 	case o.From != "" && o.Git != "":
 		return usageErrorf("--from and --git exclude each other")
-	case o.From == "" && o.Git == "":
-		e := usageErrorf("nothing to deploy: give --from DIR or --git URL")
+	case o.Empty && (o.From != "" || o.Git != ""):
+		return usageErrorf("--empty deploys nothing: leave out --from and --git")
+	case o.From == "" && o.Git == "" && !o.Empty:
+		e := usageErrorf("nothing to deploy: give --from DIR, --git URL or --empty")
 		e.hint = "deploy the current directory with: gasper app create " + o.Name + " --from ."
 		return e
 	case o.Git == "" && (o.Branch != "" || o.GitTokenStdin):
@@ -230,6 +236,13 @@ func runAppCreate(cmd *cobra.Command, opts *appCreateOptions) error {
 		return err
 	}
 	fmt.Fprintf(g.io.ErrOut, "Created app %s\n", a.Name)
+	printSSHAccess(ctx, g, c, a.Name)
+	if opts.Empty {
+		if opts.JSON {
+			return printJSON(g.io.Out, a)
+		}
+		return nil
+	}
 
 	r := &rollout{g: g, c: c, app: a.Name, build: true, noWait: opts.NoWait, waitTimeout: opts.WaitTimeout, json: opts.JSON}
 	if src != nil {

@@ -168,7 +168,7 @@ func TestAppCreateFailures(t *testing.T) {
 			"hint: see its logs with: gasper app logs web",
 		}, true},
 		{"no source", func(m *fakeMaster) []string { return nil }, exitUsage, []string{
-			"error: nothing to deploy: give --from DIR or --git URL\nhint: deploy the current directory with: gasper app create web --from .\n",
+			"error: nothing to deploy: give --from DIR, --git URL or --empty\nhint: deploy the current directory with: gasper app create web --from .\n",
 		}, false},
 		{"link outside the directory", func(m *fakeMaster) []string {
 			dir := srcTree(t, map[string]string{"index.html": ""})

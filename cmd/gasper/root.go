@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -108,6 +109,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		newCmdToken(g),
 		newCmdCA(g, nil),
 		newCmdCert(g),
+		newCmdSSHKey(g),
 		newCmdVersion(g),
 		newCmdDashboard(g, nil),
 	)
@@ -139,6 +141,10 @@ func execute(ctx context.Context, g *globalOptions, args []string) int {
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
+	}
+	var st exitStatus
+	if errors.As(err, &st) { // a remote command's status: it said what it had to
+		return int(st)
 	}
 	msg, hint, code := explain(g, cmd, err)
 	fmt.Fprintf(g.io.ErrOut, "error: %s\n", msg)

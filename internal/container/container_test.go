@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -152,6 +154,72 @@ func TestContainerLifecycle(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 10*time.Second {
 			t.Errorf("Exec(sleep 30) with 0.5s ctx = %v after %v, want deadline exceeded quickly", err, time.Since(start))
 		}
+	})
+
+	t.Run("exec terminal starts at its size and follows resizes", func(t *testing.T) {
+		inR, inW := io.Pipe()
+		defer inW.Close()
+		resize := make(chan WindowSize, 1)
+		out := &lockedBuffer{}
+		done := make(chan error, 1)
+		go func() {
+			_, err := d.Exec(ctx, "envy", ExecSpec{Args: []string{"sh", "-c", "stty size; while read x; do stty size; done"},
+				TTY: true, Size: WindowSize{Width: 80, Height: 24}, Stdin: inR, Stdout: out, Resize: resize})
+			done <- err
+		}()
+		waitFor(t, 10*time.Second, "the first size, 24 80", func() bool { return strings.Contains(out.String(), "24 80") })
+		resize <- WindowSize{Width: 132, Height: 50}
+		// The resize reaches the terminal asynchronously: ask again until it shows.
+		waitFor(t, 10*time.Second, "the new size, 50 132", func() bool {
+			inW.Write([]byte("\n"))
+			return strings.Contains(out.String(), "50 132")
+		})
+		inW.Close()
+		if err := <-done; err != nil {
+			t.Fatalf("Exec: %v", err)
+		}
+	})
+
+	t.Run("exec passes signals on", func(t *testing.T) {
+		signals := make(chan syscall.Signal, 1)
+		out := &lockedBuffer{}
+		done := make(chan int, 1)
+		go func() {
+			code, err := d.Exec(ctx, "envy", ExecSpec{Args: []string{"sh", "-c", `trap 'echo got INT; exit 7' INT; echo ready; while :; do sleep 0.1; done`},
+				Stdout: out, Signals: signals})
+			if err != nil {
+				t.Errorf("Exec: %v", err)
+			}
+			done <- code
+		}()
+		waitFor(t, 10*time.Second, "the trap to be set", func() bool { return strings.Contains(out.String(), "ready") })
+		signals <- syscall.SIGINT
+		select {
+		case code := <-done:
+			if code != 7 || !strings.Contains(out.String(), "got INT") {
+				t.Errorf("after SIGINT: exit %d, output %q; want 7 and the trap's line", code, out.String())
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the process did not end within 10s of SIGINT")
+		}
+	})
+
+	t.Run("exec killed with its children when ctx ends", func(t *testing.T) {
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			d.Exec(cctx, "envy", ExecSpec{Args: []string{"sh", "-c", "sleep 311; echo never"}})
+			close(done)
+		}()
+		ps := func() string {
+			var out bytes.Buffer
+			d.Exec(ctx, "envy", ExecSpec{Args: []string{"ps"}, Stdout: &out})
+			return out.String()
+		}
+		waitFor(t, 10*time.Second, "sleep 311 to run", func() bool { return strings.Contains(ps(), "sleep 311") })
+		cancel()
+		<-done
+		waitFor(t, 10*time.Second, "sleep 311, the shell's child, to be killed too", func() bool { return !strings.Contains(ps(), "sleep 311") })
 	})
 
 	t.Run("duplicate create fails clearly", func(t *testing.T) {
@@ -532,5 +600,35 @@ func TestStalePortRulesAreReleased(t *testing.T) {
 	defer d2.Close()
 	if publishedPorts(node.cfg.HostIP)[port] {
 		t.Errorf("port %d is still published for a container that is gone", port)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitFor polls cond every 50ms until it holds, failing the test after timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

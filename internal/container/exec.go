@@ -1,12 +1,15 @@
 package container
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/cio"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // ExecSpec describes a process to run inside a running container.
@@ -30,8 +34,12 @@ type ExecSpec struct {
 	Stdin io.Reader
 	// Stdout and Stderr receive the process's output (nil: discarded).
 	Stdout, Stderr io.Writer
+	// Size is the terminal's size when the process starts (TTY only; zero: the runtime's default).
+	Size WindowSize
 	// Resize delivers terminal size changes while the process runs (TTY only).
 	Resize <-chan WindowSize
+	// Signals delivers signals to send to the process while it runs.
+	Signals <-chan syscall.Signal
 }
 
 // WindowSize is a terminal size in characters.
@@ -73,6 +81,10 @@ func (d *Driver) Exec(ctx context.Context, id string, p ExecSpec) (int, error) {
 	if p.WorkDir != "" {
 		pspec.Cwd = p.WorkDir
 	}
+	pspec.ConsoleSize = nil
+	if p.TTY && p.Size.Width > 0 && p.Size.Height > 0 {
+		pspec.ConsoleSize = &specs.Box{Width: uint(p.Size.Width), Height: uint(p.Size.Height)}
+	}
 
 	// The shim closes the process's stdin only when told to, so EOF on our side is forwarded.
 	var stdin io.Reader
@@ -81,7 +93,15 @@ func (d *Driver) Exec(ctx context.Context, id string, p ExecSpec) (int, error) {
 	if p.Stdin != nil {
 		stdin = sc
 	}
-	opts := []cio.Opt{cio.WithStreams(stdin, p.Stdout, p.Stderr)}
+	// The shim needs a pipe for every stream it was not told is absent.
+	stdout, stderr := p.Stdout, p.Stderr
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil && !p.TTY {
+		stderr = io.Discard
+	}
+	opts := []cio.Opt{cio.WithStreams(stdin, stdout, stderr)}
 	if p.TTY {
 		opts = append(opts, cio.WithTerminal)
 	}
@@ -102,15 +122,26 @@ func (d *Driver) Exec(ctx context.Context, id string, p ExecSpec) (int, error) {
 	sc.setProcess(proc)
 	done := make(chan struct{})
 	defer close(done)
-	if p.TTY && p.Resize != nil {
+	if p.Resize != nil || p.Signals != nil {
+		resize, signals := p.Resize, p.Signals
+		if !p.TTY {
+			resize = nil
+		}
 		go func() {
-			for {
+			for resize != nil || signals != nil {
 				select {
-				case ws, ok := <-p.Resize:
+				case ws, ok := <-resize:
 					if !ok {
-						return
+						resize = nil
+						continue
 					}
 					proc.Resize(bg, ws.Width, ws.Height)
+				case sig, ok := <-signals:
+					if !ok {
+						signals = nil
+						continue
+					}
+					proc.Kill(bg, sig)
 				case <-done:
 					return
 				}
@@ -121,6 +152,11 @@ func (d *Driver) Exec(ctx context.Context, id string, p ExecSpec) (int, error) {
 	select {
 	case es = <-exited:
 	case <-ctx.Done():
+		// Its children go too: a shell that started them would otherwise
+		// leave them running in the container, adopted by its init.
+		for _, pid := range descendants(int(proc.Pid())) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 		proc.Kill(bg, syscall.SIGKILL)
 		select {
 		case es = <-exited:
@@ -197,4 +233,42 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// descendants returns the host pids of pid's children, their children and
+// so on, read from /proc.
+func descendants(pid int) []int {
+	if pid <= 0 {
+		return nil
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	children := map[int][]int{}
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(stat, ')')
+		fields := strings.Fields(string(stat[i+1:]))
+		if i < 0 || len(fields) < 2 {
+			continue
+		}
+		if ppid, err := strconv.Atoi(fields[1]); err == nil {
+			children[ppid] = append(children[ppid], child)
+		}
+	}
+	var out []int
+	for queue := children[pid]; len(queue) > 0; queue = queue[1:] {
+		out = append(out, queue[0])
+		queue = append(queue, children[queue[0]]...)
+	}
+	return out
 }

@@ -23,6 +23,7 @@ import (
 	"gasper/master/dbs"
 	"gasper/master/nodes"
 	"gasper/master/pki"
+	"gasper/master/remote"
 	"gasper/master/secrets"
 	"gasper/master/store"
 )
@@ -68,12 +69,13 @@ func newEnv(t testing.TB) *env {
 	}
 	appsvc := apps.New(apps.Config{Store: st, Box: box, Sources: sources, Nodes: reg, Tunnel: noTunnel{},
 		DefaultMemory: 256 << 20, DefaultCPUs: 0.5})
+	remotes := remote.New(remote.Config{Store: st, Apps: appsvc, Nodes: reg, Tunnel: noTunnel{}})
 	dbsvc, err := dbs.New(dbs.Config{Store: st, Box: box, Nodes: reg, Tunnel: noTunnel{}, Apps: appsvc,
 		Domain: "gasper.test", BackupDir: filepath.Join(t.TempDir(), "backups")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(Config{Store: st, Signer: signer, Nodes: reg, Apps: appsvc, DBs: dbsvc, TunnelAddr: "master:7443", Box: box,
+	s := New(Config{Store: st, Signer: signer, Nodes: reg, Apps: appsvc, DBs: dbsvc, Remote: remotes, TunnelAddr: "master:7443", Box: box,
 		AccessTTL: time.Minute, RefreshTTL: time.Hour, JoinTokenTTL: time.Hour, Version: "test"})
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
@@ -372,6 +374,8 @@ func TestOpenAPIDocumentIsTrue(t *testing.T) {
 		"POST /databases":              api.CreateDatabaseRequest{Name: "walk-db", Engine: "postgresql"},
 		"POST /databases/{db}/links":   api.LinkRequest{App: "walked"},
 		"POST /databases/{db}/restore": api.RestoreRequest{Backup: "b-000000000000"},
+		"POST /ssh-keys":               api.AddSSHKeyRequest{PublicKey: testPublicKey(t)},
+		"PATCH /apps/{app}/ssh":        api.UpdateAppSSHRequest{PushBranch: "prod"},
 	}
 	if st := e.call("POST", "/databases", admin.AccessToken, api.CreateDatabaseRequest{Name: "walked-db", Engine: "redis"}, nil); st != 201 {
 		t.Fatalf("create database: %d", st)
@@ -384,9 +388,13 @@ func TestOpenAPIDocumentIsTrue(t *testing.T) {
 	if st := e.call("POST", "/certificates", admin.AccessToken, testCertificate(t, "gone.example.com"), nil); st != 201 {
 		t.Fatalf("upload a certificate: %d", st)
 	}
-	params := map[string]string{"{user}": "u2@example.com", "{id}": tok.ID, "{node}": "node1", "{app}": "walked",
+	var key api.SSHKey
+	if st := e.call("POST", "/ssh-keys", admin.AccessToken, api.AddSSHKeyRequest{PublicKey: testPublicKey(t)}, &key); st != 201 {
+		t.Fatalf("add an SSH key: %d", st)
+	}
+	params := map[string]string{"{key}": key.ID, "{user}": "u2@example.com", "{id}": tok.ID, "{node}": "node1", "{app}": "walked",
 		"{n}": "1", "{domain}": "www.walked.example", "{name}": "gone.example.com", "{db}": "walked-db"}
-	deleteParams := map[string]string{"{user}": "gone@example.com", "{id}": tok.ID, "{node}": "n-000000000002",
+	deleteParams := map[string]string{"{key}": key.ID, "{user}": "gone@example.com", "{id}": tok.ID, "{node}": "n-000000000002",
 		"{app}": "walked", "{domain}": "www.walked.example", "{name}": "gone.example.com", "{db}": "walked-db"}
 	paths := doc["paths"].(map[string]any)
 	seen := 0

@@ -17,6 +17,7 @@ import (
 	"gasper/master/auth"
 	"gasper/master/dbs"
 	"gasper/master/nodes"
+	"gasper/master/remote"
 	"gasper/master/secrets"
 	"gasper/master/store"
 )
@@ -41,6 +42,8 @@ type Config struct {
 	DBs *dbs.Service
 	// Tunnel closes removed nodes' tunnels; nil is allowed in tests.
 	Tunnel Tunnel
+	// Remote serves SSH keys, apps' SSH settings and exec streams.
+	Remote *remote.Service
 	// Box seals uploaded certificates' keys.
 	Box *secrets.Box
 	// CloudCA is the PEM certificate of the CA that signs apps' HTTPS
@@ -193,6 +196,10 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 	w.wrote = true
 	return w.ResponseWriter.Write(p)
 }
+
+// Unwrap lets http.ResponseController reach the connection, for the
+// routes that upgrade it.
+func (w *streamWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *streamWriter) Flush() {
 	w.wrote = true

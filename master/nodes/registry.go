@@ -165,7 +165,7 @@ func apiFacts(f proto.Facts) api.NodeFacts {
 	return api.NodeFacts{
 		CPUs: f.CPUs, MemoryBytes: f.MemoryBytes, DiskBytes: f.DiskBytes,
 		ContainerdVersion: f.ContainerdVersion, KernelVersion: f.KernelVersion,
-		AgentVersion: f.AgentVersion, OS: f.OS, Arch: f.Arch,
+		AgentVersion: f.AgentVersion, OS: f.OS, Arch: f.Arch, SSHAddr: f.SSHAddr,
 	}
 }
 

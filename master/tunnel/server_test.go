@@ -137,8 +137,8 @@ func TestHandshakeRefusals(t *testing.T) {
 	}{
 		{name: "not JSON", hello: "hello master", wantCode: proto.ErrBadHello, wantMsg: "not valid JSON"},
 		{name: "no identity", hello: proto.Hello{ProtoVersion: proto.Version}, wantCode: proto.ErrBadHello, wantMsg: "neither a join token nor a node id"},
-		{name: "newer agent", hello: proto.Hello{ProtoVersion: proto.Version + 6, NodeID: "n1", Credential: "good"}, wantCode: proto.ErrVersion, wantMsg: "this master serves 1..1: upgrade the master"},
-		{name: "older agent", hello: proto.Hello{ProtoVersion: 0, NodeID: "n1", Credential: "good"}, wantCode: proto.ErrVersion, wantMsg: "agent speaks protocol 0, this master serves 1..1: upgrade the agent"},
+		{name: "newer agent", hello: proto.Hello{ProtoVersion: proto.Version + 6, NodeID: "n1", Credential: "good"}, wantCode: proto.ErrVersion, wantMsg: "this master serves 1..2: upgrade the master"},
+		{name: "older agent", hello: proto.Hello{ProtoVersion: 0, NodeID: "n1", Credential: "good"}, wantCode: proto.ErrVersion, wantMsg: "agent speaks protocol 0, this master serves 1..2: upgrade the agent"},
 		{name: "bad token", hello: proto.Hello{ProtoVersion: proto.Version, JoinToken: "x"}, wantCode: proto.ErrTokenInvalid, wantMsg: "unknown join token"},
 		{name: "bad credential", hello: proto.Hello{ProtoVersion: proto.Version, NodeID: "n1", Credential: "bad"}, wantCode: proto.ErrNodeUnknown, wantMsg: "unknown node"},
 		{name: "internal error is not leaked", hello: proto.Hello{ProtoVersion: proto.Version, NodeID: "n1", Credential: "boom"}, wantCode: proto.ErrInternal, wantMsg: "internal error"},

@@ -70,6 +70,10 @@ func (s *IOStreams) IsStderrTTY() bool { return s.stderrTTY }
 // SetStderrTTY overrides whether standard error counts as a terminal (tests).
 func (s *IOStreams) SetStderrTTY(v bool) { s.stderrTTY = v }
 
+// StdinFd is standard input's file descriptor when it is a real terminal,
+// else -1: what raw mode and the window size need.
+func (s *IOStreams) StdinFd() int { return s.stdinFd }
+
 // CanPrompt reports whether a person can answer questions: only when
 // standard input is a terminal.
 func (s *IOStreams) CanPrompt() bool { return s.stdinTTY }
