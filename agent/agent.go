@@ -73,6 +73,9 @@ type Config struct {
 	// ImageCacheDir holds built images, shared by the agents of a machine;
 	// default /var/lib/gasper/images.
 	ImageCacheDir string
+	// PlainHTTPRegistries are registry hosts images are pulled from over plain HTTP (a private
+	// registry on a trusted network); every other registry is spoken to over TLS.
+	PlainHTTPRegistries []string
 	// ProxyHTTPAddr and ProxyHTTPSAddr are where the proxy role listens;
 	// defaults ADVERTISE:80 and ADVERTISE:443.
 	ProxyHTTPAddr  string
@@ -400,7 +403,7 @@ func startContainers(ctx context.Context, cfg Config) (*container.Driver, *image
 	if err != nil {
 		return nil, nil, err
 	}
-	imgs, err := image.NewBuilder(image.Config{CacheDir: cfg.ImageCacheDir, Client: drv.Client(),
+	imgs, err := image.NewBuilder(image.Config{CacheDir: cfg.ImageCacheDir, Client: drv.Client(), PlainHTTPRegistries: cfg.PlainHTTPRegistries,
 		Namespace: cfg.ContainerdNamespace, Logger: cfg.Logger})
 	if err != nil {
 		drv.Close()

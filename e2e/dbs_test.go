@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,12 +16,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/images"
+	"github.com/containerd/containerd/images/archive"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/containerd/platforms"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/miekg/dns"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"gasper/api"
+	"gasper/engines"
+	"gasper/internal/container"
+	"gasper/internal/image"
+	"gasper/internal/registrytest"
 )
 
 // dbClient is a user's real client for one database, with the credentials gasper printed.
@@ -327,4 +339,84 @@ func (c *cluster) apiCall(method, path string, body any) (int, string) {
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	return resp.StatusCode, string(out)
+}
+
+// TestDatabaseImageFromRegistry: an operator points an engine at an image of their own, pulled
+// from a registry (here one the test serves on loopback): new databases run from it.
+func TestDatabaseImageFromRegistry(t *testing.T) {
+	needContainerd(t)
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	// The operator's image: the redis engine's image, carrying the engine's scripts, pushed
+	// under a name of the operator's registry.
+	ref := host + "/ops/redis:7"
+	pushEngineImage(t, "redis", srv.URL, "ops/redis", "7")
+
+	c := newCluster(t, "--db-image", "redis="+ref)
+	c.agentArgs = []string{"--plain-http-registry", host}
+	c.login()
+	c.agentRoles("node1", "127.0.0.2", c.joinToken(), "db")
+	c.waitNode("node1", "ready", 60*time.Second)
+	d := c.dbJSON("db", "create", "redis", "ops-cache")
+	cl := dbClient{t, d}
+	if err := cl.write("from-the-operator-image"); err != nil {
+		t.Fatal(err)
+	}
+	cl.expectValue("from-the-operator-image")
+
+	ctx := context.Background()
+	client, err := container.Connect(ctx, containerdSocket, c.nets["node1"].ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ct, err := client.LoadContainer(ctx, "db-ops-cache")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := ct.Info(ctx); err != nil || info.Image != ref {
+		t.Errorf("the database runs from %q (%v), want the operator's %q", info.Image, err, ref)
+	}
+}
+
+// pushEngineImage builds (or takes from the cache) an engine's image, exports it from containerd
+// and pushes it to the registry at base as repo:tag.
+func pushEngineImage(t *testing.T, engine, base, repo, tag string) {
+	t.Helper()
+	ctx := context.Background()
+	ns := fmt.Sprintf("gasper-e2e-export-%d", os.Getpid())
+	client, err := container.Connect(ctx, containerdSocket, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	b, err := image.NewBuilder(image.Config{CacheDir: image.DefaultCacheDir, Client: client, Namespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := engines.Get(engine)
+	name, err := b.Ensure(ctx, e.Recipe, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nctx := namespaces.WithNamespace(ctx, ns)
+	t.Cleanup(func() {
+		client.ImageService().Delete(nctx, name, images.SynchronousDelete())
+		client.NamespaceService().Delete(nctx, ns)
+	})
+	tarPath := filepath.Join(t.TempDir(), "image.tar")
+	f, err := os.Create(tarPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Export(nctx, f, archive.WithImage(client.ImageService(), name), archive.WithPlatform(platforms.Default())); err != nil {
+		t.Fatalf("export %s: %v", name, err)
+	}
+	f.Close()
+	img, err := tarball.ImageFromPath(tarPath, nil)
+	if err != nil {
+		t.Fatalf("read the exported %s: %v", name, err)
+	}
+	registrytest.Push(t, base, repo, tag, img)
 }

@@ -88,6 +88,8 @@ type cluster struct {
 	cliConfig string
 	nets      map[string]nodeNet
 	nodeProc  map[string]*proc
+	// masterArgs and agentArgs are extra flags of gasper-master and gasper-agent join.
+	masterArgs, agentArgs []string
 }
 
 // nodeNet is what a node of a test owns on the machine, and where its
@@ -176,9 +178,9 @@ func cleanupNode(t *testing.T, n nodeNet, stateDir string) {
 	}
 }
 
-func newCluster(t *testing.T) *cluster {
+func newCluster(t *testing.T, masterArgs ...string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, dir: t.TempDir(), api: freeAddr(t), tunnel: freeAddr(t),
+	c := &cluster{t: t, dir: t.TempDir(), api: freeAddr(t), tunnel: freeAddr(t), masterArgs: masterArgs,
 		interval: 500 * time.Millisecond, grace: 2 * time.Second, nets: map[string]nodeNet{}, nodeProc: map[string]*proc{}}
 	c.cliConfig = filepath.Join(c.dir, "cli")
 	c.startMaster()
@@ -188,10 +190,11 @@ func newCluster(t *testing.T) *cluster {
 
 func (c *cluster) startMaster() {
 	c.t.Helper()
-	c.master = start(c.t, filepath.Join(c.dir, "master.log"), []string{"GASPER_ADMIN_PASSWORD=" + adminPassword},
-		"gasper-master", "--data-dir", filepath.Join(c.dir, "master"), "--listen", c.api,
+	args := append([]string{"--data-dir", filepath.Join(c.dir, "master"), "--listen", c.api,
 		"--tunnel-listen", c.tunnel, "--tunnel-advertise", c.tunnel, "--log-format", "text",
-		"--heartbeat-interval", c.interval.String(), "--heartbeat-grace", c.grace.String())
+		"--heartbeat-interval", c.interval.String(), "--heartbeat-grace", c.grace.String()}, c.masterArgs...)
+	c.master = start(c.t, filepath.Join(c.dir, "master.log"), []string{"GASPER_ADMIN_PASSWORD=" + adminPassword},
+		"gasper-master", args...)
 	waitFor(c.t, 20*time.Second, "the master's health endpoint", func() bool {
 		resp, err := http.Get("http://" + c.api + "/api/v1/health")
 		if err != nil {
@@ -230,6 +233,7 @@ func (c *cluster) agentRoles(name, advertise, token, roles string) *proc {
 	if token != "" {
 		args = append(args, "--token", token)
 	}
+	args = append(args, c.agentArgs...)
 	p := start(c.t, filepath.Join(c.dir, name+".log"), nil, "gasper-agent", args...)
 	c.t.Cleanup(p.stop)
 	c.nodeProc[name] = p

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,6 +71,9 @@ type Config struct {
 	AppCPUs   float64
 	// DBMemory and DBCPUs are the limits of database servers (memory: unless one asks).
 	DBMemory int64
+	// DBImages maps engines to image references that replace their built images (see
+	// docs/databases.md for what such an image must carry).
+	DBImages map[string]string
 	DBCPUs   float64
 	// Version is reported by the health endpoint.
 	Version string
@@ -115,6 +120,11 @@ func (c *Config) Validate() error {
 	}
 	if c.DBMemory == 0 {
 		c.DBMemory = 256 << 20
+	}
+	for engine, ref := range c.DBImages {
+		if !slices.Contains(api.Engines, engine) || ref == "" || strings.ContainsAny(ref, " \t\n") {
+			errs = append(errs, fmt.Errorf("--db-image %s=%s: use ENGINE=REFERENCE with ENGINE one of %s", engine, ref, strings.Join(api.Engines, ", ")))
+		}
 	}
 	if c.DBMemory < 64<<20 || c.DBCPUs < 0 {
 		errs = append(errs, errors.New("--db-memory must be at least 64M and --db-cpus not negative"))
@@ -216,7 +226,7 @@ func Run(ctx context.Context, cfg Config) error {
 		OnChange: func() { router.Kick() }})
 	remotes = remote.New(remote.Config{Store: st, Apps: appsvc, Nodes: reg, Tunnel: tun, Logger: log})
 	dbsvc, err = dbs.New(dbs.Config{Store: st, Box: box, Nodes: reg, Tunnel: tun, Apps: appsvc, Domain: cfg.Domain,
-		DefaultMemory: cfg.DBMemory, DefaultCPUs: cfg.DBCPUs, BackupDir: filepath.Join(cfg.DataDir, "backups"), Logger: log,
+		DefaultMemory: cfg.DBMemory, DefaultCPUs: cfg.DBCPUs, Images: cfg.DBImages, BackupDir: filepath.Join(cfg.DataDir, "backups"), Logger: log,
 		OnChange: func() { router.Kick() }})
 	if err != nil {
 		return err

@@ -25,6 +25,7 @@ type joinOptions struct {
 	bridge              string
 	subnet              string
 	imageCache          string
+	plainHTTP           []string
 	proxyHTTP           string
 	proxyHTTPS          string
 	dnsAddr             string
@@ -74,6 +75,7 @@ environment, which wins over the file.`,
 	f.StringVar(&opts.bridge, "bridge", "gasper0", "name of this node's container bridge (each node on one machine needs its own)")
 	f.StringVar(&opts.subnet, "subnet", "10.89.0.0/24", "this node's container subnet")
 	f.StringVar(&opts.imageCache, "image-cache", "/var/lib/gasper/images", "directory of built images, shared by the agents of a machine")
+	f.StringSliceVar(&opts.plainHTTP, "plain-http-registry", nil, "registry host:port to pull images from over plain HTTP (a private registry on a trusted network)")
 	f.StringVar(&opts.proxyHTTP, "proxy-http-addr", "", "where the proxy role serves HTTP (default ADVERTISE:80)")
 	f.StringVar(&opts.proxyHTTPS, "proxy-https-addr", "", "where the proxy role serves HTTPS (default ADVERTISE:443)")
 	f.StringVar(&opts.dnsAddr, "dns-addr", "", "where the dns role answers, UDP and TCP (default ADVERTISE:53)")
@@ -121,6 +123,7 @@ func (o *joinOptions) config(cmd *cobra.Command, args []string, getenv func(stri
 		Bridge:              o.bridge,
 		Subnet:              o.subnet,
 		ImageCacheDir:       o.imageCache,
+		PlainHTTPRegistries: o.plainHTTP,
 		ProxyHTTPAddr:       o.proxyHTTP,
 		ProxyHTTPSAddr:      o.proxyHTTPS,
 		DNSAddr:             o.dnsAddr,

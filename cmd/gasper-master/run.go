@@ -80,6 +80,7 @@ GASPER_ADMIN_PASSWORD, or a generated one written to DATA_DIR/admin-password.`,
 	f.StringVar(&appMemory, "app-memory", "256M", "memory limit of apps that ask for none")
 	f.Float64Var(&cfg.AppCPUs, "app-cpus", 0.5, "CPU quota (cores) of apps that ask for none")
 	f.StringVar(&dbMemory, "db-memory", "256M", "memory limit of databases that ask for none")
+	f.StringToStringVar(&cfg.DBImages, "db-image", nil, "ENGINE=REFERENCE: run the databases of ENGINE from this image instead of the built one; it must carry the engine's scripts (docs/databases.md)")
 	f.Float64Var(&cfg.DBCPUs, "db-cpus", 1, "CPU quota (cores) of database servers (0: none)")
 	f.StringVar(&logFormat, "log-format", "", "text or json (default: text on a terminal, json otherwise)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")

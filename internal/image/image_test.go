@@ -10,7 +10,6 @@ import (
 	"errors"
 	"io"
 	"log"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -34,6 +33,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"gasper/internal/registrytest"
 )
 
 const testSocket = "/run/containerd/containerd.sock"
@@ -510,7 +511,7 @@ func TestEnsurePullsFromRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := host + "/test/hello:v1"
-	pushImage(t, srv.URL, "test/hello", "v1", img)
+	registrytest.Push(t, srv.URL, "test/hello", "v1", img)
 
 	r := Recipe{Name: "test-pull", Ref: ref}
 	// Without the plain-HTTP exception the pull must fail (it speaks TLS).
@@ -540,57 +541,6 @@ func TestEnsurePullsFromRegistry(t *testing.T) {
 	if !strings.Contains(out, "cached") {
 		t.Errorf("second Ensure of a pulled image did not use it:\n%s", out)
 	}
-}
-
-// pushImage uploads img to the registry at base with the plain distribution
-// API (go-containerregistry's remote package would pull docker/cli in).
-func pushImage(t *testing.T, base, repo, tag string, img v1.Image) {
-	t.Helper()
-	upload := func(digest v1.Hash, body io.Reader) {
-		resp, err := http.Post(base+"/v2/"+repo+"/blobs/uploads/", "", nil)
-		if err != nil {
-			t.Fatalf("start upload: %v", err)
-		}
-		resp.Body.Close()
-		loc, err := resp.Location()
-		if err != nil || resp.StatusCode != http.StatusAccepted {
-			t.Fatalf("start upload: %s %v", resp.Status, err)
-		}
-		q := loc.Query()
-		q.Set("digest", digest.String())
-		loc.RawQuery = q.Encode()
-		req, _ := http.NewRequest(http.MethodPut, loc.String(), body)
-		resp, err = http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != http.StatusCreated {
-			t.Fatalf("upload blob %s: %v %v", digest, resp, err)
-		}
-		resp.Body.Close()
-	}
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range layers {
-		d, _ := l.Digest()
-		rc, err := l.Compressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		upload(d, rc)
-		rc.Close()
-	}
-	cfgName, _ := img.ConfigName()
-	cfg, _ := img.RawConfigFile()
-	upload(cfgName, bytes.NewReader(cfg))
-	manifest, _ := img.RawManifest()
-	mt, _ := img.MediaType()
-	req, _ := http.NewRequest(http.MethodPut, base+"/v2/"+repo+"/manifests/"+tag, bytes.NewReader(manifest))
-	req.Header.Set("Content-Type", string(mt))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != http.StatusCreated {
-		t.Fatalf("put manifest: %v %v", resp, err)
-	}
-	resp.Body.Close()
 }
 
 // signalWriter closes seen the first time the output contains want.

@@ -56,6 +56,8 @@ type Config struct {
 	// DefaultMemory applies to databases that ask for none; DefaultCPUs to all.
 	DefaultMemory int64
 	DefaultCPUs   float64
+	// Images maps engines to image references that replace their built images.
+	Images map[string]string
 	// BackupDir keeps backup files.
 	BackupDir string
 	// OnChange, if set, is called when databases appear, move or go (DNS records follow them).
@@ -632,7 +634,7 @@ func (s *Service) Desired(ctx context.Context, nodeID string) ([]proto.DBSpec, e
 			return nil, err
 		}
 		specs = append(specs, proto.DBSpec{Name: d.Name, ID: d.ID, Engine: d.Engine, Password: string(pw),
-			MemoryBytes: d.MemoryBytes, CPUs: d.CPUs, Generation: d.Generation})
+			MemoryBytes: d.MemoryBytes, CPUs: d.CPUs, Generation: d.Generation, Image: s.cfg.Images[d.Engine]})
 	}
 	return specs, nil
 }
