@@ -139,11 +139,12 @@ func createDB(ctx context.Context, opts *dbOptions, c *client.Client, req api.Cr
 	return ready, nil
 }
 
-// waitDB polls a database until it is ready, failed, or the wait is over.
+// waitDB polls a database until it is ready, failed, or the wait is over, with a spinner and the
+// time elapsed on a terminal and one line per change elsewhere.
 func waitDB(ctx context.Context, opts *dbOptions, c *client.Client, name string, limit time.Duration) (*api.Database, error) {
 	start := time.Now()
-	tty := opts.g.io.IsStderrTTY()
-	last := ""
+	p := newProgress(opts.g.io.ErrOut, opts.g.io.IsStderrTTY(), opts.g.now)
+	defer p.close()
 	for {
 		d, err := c.Database(ctx, name, false)
 		if err != nil {
@@ -151,24 +152,13 @@ func waitDB(ctx context.Context, opts *dbOptions, c *client.Client, name string,
 		}
 		switch d.Status {
 		case api.DBReady:
-			if tty {
-				fmt.Fprint(opts.g.io.ErrOut, "\r\033[K")
-			}
+			p.close()
 			fmt.Fprintf(opts.g.io.ErrOut, "Database %s is ready (%s)\n", name, time.Since(start).Round(100*time.Millisecond))
 			return d, nil
 		case api.DBFailed:
 			return nil, fmt.Errorf("database %s failed: %s\n%s", name, d.StatusReason, strings.TrimSpace(d.LastLog))
 		}
-		line := fmt.Sprintf("Waiting for %s: %s", name, d.Status)
-		if d.StatusReason != "" {
-			line += " (" + d.StatusReason + ")"
-		}
-		if tty {
-			fmt.Fprintf(opts.g.io.ErrOut, "\r\033[K%s %s", line, time.Since(start).Round(time.Second))
-		} else if line != last {
-			fmt.Fprintln(opts.g.io.ErrOut, line)
-		}
-		last = line
+		p.setStep(fmt.Sprintf("waiting for %s: %s", name, statusWithReason(d.Status, d.StatusReason)))
 		if time.Since(start) > limit {
 			return nil, fmt.Errorf("database %s is still %s after %s; see gasper db info %s", name, d.Status, limit, name)
 		}
@@ -178,6 +168,15 @@ func waitDB(ctx context.Context, opts *dbOptions, c *client.Client, name string,
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// withProgress runs f under a spinner saying step (a plain line off a terminal).
+func withProgress(opts *dbOptions, step string, f func() error) error {
+	p := newProgress(opts.g.io.ErrOut, opts.g.io.IsStderrTTY(), opts.g.now)
+	p.setStep(step)
+	err := f()
+	p.close()
+	return err
 }
 
 func printDB(opts *dbOptions, d *api.Database) error {
@@ -444,8 +443,11 @@ func newCmdDBBackup(opts *dbOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(opts.g.io.ErrOut, "Backing up %s...\n", args[0])
-			b, err := c.BackupDatabase(cmd.Context(), args[0])
+			var b *api.Backup
+			err = withProgress(opts, "backing up "+args[0], func() (err error) {
+				b, err = c.BackupDatabase(cmd.Context(), args[0])
+				return err
+			})
 			if err != nil {
 				return err
 			}
@@ -547,6 +549,11 @@ the backup is loaded there; its credentials are printed as by db create.`,
 			if opts.Backup == "" {
 				return usageErrorf("missing --backup ID (gasper db backups %s lists them)", name)
 			}
+			if opts.Into != "" {
+				if err := validDBName(opts.Into); err != nil {
+					return err
+				}
+			}
 			c, err := opts.g.client()
 			if err != nil {
 				return err
@@ -554,9 +561,6 @@ the backup is loaded there; its credentials are printed as by db create.`,
 			target := name
 			var created *api.Database
 			if opts.Into != "" {
-				if err := validDBName(opts.Into); err != nil {
-					return err
-				}
 				bs, err := c.Backups(cmd.Context(), name)
 				if err != nil {
 					return err
@@ -570,9 +574,10 @@ the backup is loaded there; its credentials are printed as by db create.`,
 				}
 				target = opts.Into
 			}
-			fmt.Fprintf(opts.g.io.ErrOut, "Restoring backup %s into %s...\n", opts.Backup, target)
 			start := time.Now()
-			if err := c.RestoreDatabase(cmd.Context(), target, opts.Backup); err != nil {
+			if err := withProgress(opts, "restoring backup "+opts.Backup+" into "+target, func() error {
+				return c.RestoreDatabase(cmd.Context(), target, opts.Backup)
+			}); err != nil {
 				return err
 			}
 			fmt.Fprintf(opts.g.io.ErrOut, "Restored %s into %s (%s)\n", opts.Backup, target, time.Since(start).Round(100*time.Millisecond))
