@@ -236,6 +236,18 @@ func TestDatabases(t *testing.T) {
 	for _, cl := range clients {
 		cl.expectValue("v1")
 	}
+	// A master restart: databases keep serving meanwhile, and come back ready with the same
+	// password (it is sealed in the master's database, not regenerated).
+	c.master.stop()
+	clients["postgresql"].expectValue("v1")
+	c.startMaster()
+	waitFor(t, 60*time.Second, "e2e-postgresql to be ready after the master's restart", func() bool {
+		out, _, code := c.gasper("", "db", "info", "e2e-postgresql", "--json")
+		return code == 0 && strings.Contains(out, `"status": "ready"`)
+	})
+	if d := c.dbJSON("db", "info", "e2e-postgresql", "--show-password"); d.Password != clients["postgresql"].d.Password {
+		t.Errorf("the password changed across a master restart")
+	}
 
 	for _, e := range api.Engines {
 		cl := clients[e]

@@ -416,6 +416,12 @@ func (m *Manager) prepare(ctx context.Context, spec proto.DBSpec) {
 	m.setState(spec.Name, func(t *tracked) { t.preparing, t.state = true, proto.DBStarting })
 	go func() {
 		err := m.create(ctx, spec, e)
+		if errors.Is(err, container.ErrExists) {
+			// It is there after all (a pass that listed before it appeared): the next pass
+			// looks at it, and replaces it if it is not of this spec.
+			m.log.Info("database container already exists; looking at it again", "db", spec.Name)
+			err = nil
+		}
 		m.setState(spec.Name, func(t *tracked) {
 			t.preparing = false
 			if err != nil {
