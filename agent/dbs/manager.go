@@ -327,7 +327,7 @@ func (m *Manager) converge(ctx context.Context, spec proto.DBSpec, c container.S
 		t = &tracked{state: proto.DBStarting}
 		m.state[spec.Name] = t
 	}
-	preparing := t.preparing
+	preparing, state, nextStart := t.preparing, t.state, t.nextStart
 	m.mu.Unlock()
 	if preparing {
 		return
@@ -350,22 +350,24 @@ func (m *Manager) converge(ctx context.Context, spec proto.DBSpec, c container.S
 	}
 	switch c.State {
 	case container.StateRunning:
-		if t.state == proto.DBReady {
+		if state == proto.DBReady {
 			return
 		}
 		if m.ready(ctx, c.ID) {
 			m.setState(spec.Name, func(t *tracked) { t.state, t.err = proto.DBReady, "" })
 			m.log.Info("database ready", "db", spec.Name, "engine", spec.Engine)
 		} else if time.Since(c.StartedAt) > m.cfg.ReadyTimeout {
+			last := m.tail(ctx, c.ID)
 			m.setState(spec.Name, func(t *tracked) {
-				t.state, t.err, t.lastLog = proto.DBFailing, "not ready after "+m.cfg.ReadyTimeout.String(), m.tail(ctx, c.ID)
+				t.state, t.err, t.lastLog = proto.DBFailing, "not ready after "+m.cfg.ReadyTimeout.String(), last
 			})
 		}
 	default: // created, stopped: start it, with backoff after failures
-		if time.Now().Before(t.nextStart) {
+		if time.Now().Before(nextStart) {
 			return
 		}
-		if !c.StartedAt.IsZero() { // it ran and exited
+		if !c.StartedAt.IsZero() { // it ran and exited: restart at once, then with growing pauses
+			last := m.tail(ctx, c.ID)
 			m.setState(spec.Name, func(t *tracked) {
 				t.restarts++
 				t.state = proto.DBFailing
@@ -373,7 +375,7 @@ func (m *Manager) converge(ctx context.Context, spec proto.DBSpec, c container.S
 				if c.OOMKilled {
 					t.err = "the server was killed for exceeding its memory limit"
 				}
-				t.lastLog = m.tail(ctx, c.ID)
+				t.lastLog = last
 				t.nextStart = time.Now().Add(backoff(t.restarts))
 			})
 		}
