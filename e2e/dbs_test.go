@@ -201,7 +201,8 @@ func TestDatabases(t *testing.T) {
 	for _, e := range api.Engines {
 		start := time.Now()
 		d := c.dbJSON("db", "create", e, "e2e-"+e, "--node", "node1")
-		if d.Status != api.DBReady || d.Password == "" || !strings.Contains(d.URL, d.Password) || d.Host != "e2e-"+e+".db.gasper.internal" {
+		if d.Status != api.DBReady || d.Password == "" || !strings.Contains(d.URL, d.Password) || d.Host != "e2e-"+e+".db.gasper.internal" ||
+			!strings.Contains(d.URL, fmt.Sprintf("@%s:%d/", d.Host, d.Port)) {
 			t.Fatalf("db create %s printed %+v", e, d)
 		}
 		cl := dbClient{t, d}

@@ -134,8 +134,9 @@ func createDB(ctx context.Context, opts *dbOptions, c *client.Client, req api.Cr
 	if err != nil {
 		return nil, err
 	}
+	// The URL of the answer has the password but not yet the port; the ready one the reverse.
 	ready.Password = pw
-	ready.URL = d.URL
+	ready.URL = strings.Replace(ready.URL, "****", pw, 1)
 	return ready, nil
 }
 

@@ -30,7 +30,7 @@ func (s *Service) Backup(ctx context.Context, who store.User, name string) (api.
 		return api.Backup{}, err
 	}
 	defer resp.Body.Close()
-	b := store.Backup{Backup: api.Backup{ID: store.NewID("b"), Database: d.Name, Engine: d.Engine}, OwnerID: d.OwnerID}
+	b := store.Backup{Backup: api.Backup{ID: store.NewID("b-"), Database: d.Name, Engine: d.Engine}, OwnerID: d.OwnerID}
 	tmp, err := os.CreateTemp(s.cfg.BackupDir, "incoming-*")
 	if err != nil {
 		return api.Backup{}, err

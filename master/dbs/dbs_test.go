@@ -2,6 +2,7 @@ package dbs
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"gasper/api"
@@ -43,5 +44,16 @@ func TestPasswords(t *testing.T) {
 			}
 		}
 		seen[p] = true
+	}
+}
+
+func TestMaskedURL(t *testing.T) {
+	s := &Service{cfg: Config{Domain: "example.test"}}
+	for _, e := range api.Engines {
+		d := store.Database{Name: "my-db", Engine: e}
+		u := s.url(d, api.Database{Host: s.host("my-db"), Port: 5555}, maskedPassword)
+		if !strings.Contains(u, ":****@my-db.db.example.test:5555/") {
+			t.Errorf("%s: masked URL %s", e, u)
+		}
 	}
 }

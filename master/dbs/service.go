@@ -200,7 +200,7 @@ func (s *Service) Create(ctx context.Context, who store.User, req api.CreateData
 	}
 	pw := password()
 	sealed := s.cfg.Box.Seal([]byte(pw))
-	d := store.Database{Name: req.Name, ID: store.NewID("d"), OwnerID: who.ID, Engine: req.Engine, MemoryBytes: mem,
+	d := store.Database{Name: req.Name, ID: store.NewID("d-"), OwnerID: who.ID, Engine: req.Engine, MemoryBytes: mem,
 		CPUs: s.cfg.DefaultCPUs, PasswordSealed: sealed}
 	n, why, err := s.place(ctx, mem, req.Node)
 	if err != nil {
@@ -382,8 +382,12 @@ func (s *Service) url(d store.Database, v api.Database, pw string) string {
 	if d.Engine == "mongodb" {
 		u.RawQuery = "authMechanism=SCRAM-SHA-256"
 	}
-	return u.String()
+	// The mask stays readable (url.URL would escape it).
+	return strings.Replace(u.String(), ":"+url.PathEscape(maskedPassword)+"@", ":"+maskedPassword+"@", 1)
 }
+
+// maskedPassword stands for the password in URLs shown without it.
+const maskedPassword = "****"
 
 // scheme and envVar follow engines.Engine (a test keeps them in step); the master does not link
 // the image recipes.
@@ -444,7 +448,7 @@ func (s *Service) view(ctx context.Context, d store.Database) (api.Database, err
 			v.Address = ""
 		}
 	}
-	v.URL = s.url(d, v, "****")
+	v.URL = s.url(d, v, maskedPassword)
 	return v, nil
 }
 
