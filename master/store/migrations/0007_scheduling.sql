@@ -1,0 +1,4 @@
+-- Scheduling: cordoned nodes take no new placements; an app that no node
+-- can take waits with the reason in pending (empty: placed or placeable).
+ALTER TABLE nodes ADD COLUMN cordoned INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE apps ADD COLUMN pending TEXT NOT NULL DEFAULT '';
