@@ -186,13 +186,21 @@ func (s *Service) List(ctx context.Context, who store.User) ([]api.App, error) {
 	return out, nil
 }
 
-// Get returns one app.
+// Get returns one app, with the scheduler's last decision about it.
 func (s *Service) Get(ctx context.Context, who store.User, name string) (api.App, error) {
 	a, err := s.app(ctx, who, name)
 	if err != nil {
 		return api.App{}, err
 	}
-	return s.view(ctx, a)
+	v, err := s.view(ctx, a)
+	if err != nil {
+		return api.App{}, err
+	}
+	e, ok, err := s.cfg.Store.LastAudit(ctx, a.Name, "app.place", "app.pending", "app.move.failed")
+	if ok {
+		v.Placement = e.Time.UTC().Format(time.RFC3339) + " " + e.Action + " " + e.Detail
+	}
+	return v, err
 }
 
 // Env returns an app's environment.
