@@ -90,19 +90,23 @@ func TestSchedPlacement(t *testing.T) {
 	c.ok("", "app", "update", "huge", "--memory", "64M", "--wait-timeout", "3m")
 	c.waitApp("huge", "running", 0, 30*time.Second)
 
-	// A cordoned node takes nothing new: node2 joins cordoned-by-admin soon after.
-	c.agentRoles("node2", "127.0.0.3", tok, "app")
-	c.waitNode("node2", "ready", 30*time.Second)
-	c.ok("", "node", "cordon", "node2")
+	// A cordoned node takes nothing new; what runs there stays.
+	c.ok("", "node", "cordon", "node1")
 	if out := c.ok("", "node", "list"); !strings.Contains(out, "ready,cordoned") {
 		t.Fatalf("node list does not show the cordon:\n%s", out)
 	}
-	time.Sleep(3 * time.Second) // several scheduler rounds
-	if a := c.schedApp("second"); a.Status != "pending" || !strings.Contains(a.StatusReason, "free is") {
-		t.Fatalf("second was placed on a cordoned node: %+v", a)
+	_, errOut, code = c.gasper("", "app", "create", "third", "--from", src, "--memory", "64M", "--wait-timeout", "3m")
+	if code == 0 || !strings.Contains(errOut, "every ready app node is cordoned") {
+		t.Fatalf("third create on a cordoned cluster: exit %d\n%s", code, errOut)
 	}
-	// Room appears: second is placed on node2 and runs, by itself.
-	c.ok("", "node", "uncordon", "node2")
+	if a := c.schedApp("first"); a.Status != "running" {
+		t.Fatalf("first on the cordoned node: %+v", a)
+	}
+	c.ok("", "node", "uncordon", "node1")
+	c.waitApp("third", "running", 0, 3*time.Minute)
+
+	// Room appears: a node joins, and second is placed there and runs, by itself.
+	c.agentRoles("node2", "127.0.0.3", tok, "app")
 	took := waitFor(t, 3*time.Minute, "second to run once node2 takes apps", func() bool {
 		return c.schedApp("second").Status == "running"
 	})
