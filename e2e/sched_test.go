@@ -256,14 +256,19 @@ func TestSchedDrainAndFailover(t *testing.T) {
 		// (the last round killed only the agent, so its containers were still there).
 		c.agentRoles(victim, c.nodes()[victim].Advertise, "", "app")
 		c.waitNode(victim, "ready", 30*time.Second)
+		back := time.Now()
 		waitFor(t, 30*time.Second, victim+" to stop what moved away", func() bool {
-			return len(nodeContainers(t, c, victim)) == 0
-		})
-		for _, app := range []string{"alpha", "beta"} {
-			if a := c.schedApp(app); a.instanceNodes() != survivor || a.Status != "running" {
-				t.Fatalf("round %d: after %s returned, %s runs on %s (%s); want only %s", round, victim, app, a.instanceNodes(), a.Status, survivor)
+			if len(nodeContainers(t, c, victim)) > 0 {
+				return false
 			}
-		}
+			for _, app := range []string{"alpha", "beta"} {
+				if a := c.schedApp(app); a.instanceNodes() != survivor || a.Status != "running" {
+					return false
+				}
+			}
+			return true
+		})
+		t.Logf("round %d: %s back; it ran nothing of the moved apps %s later", round, victim, time.Since(back).Round(100*time.Millisecond))
 		// Alternate the victim: move alpha back with a drain of the survivor.
 		if round < rounds {
 			c.ok("", "node", "drain", survivor, "--wait-timeout", "5m")
