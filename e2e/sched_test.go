@@ -164,6 +164,10 @@ func (l *loop) end() (int64, int64) {
 func TestSchedDrainAndFailover(t *testing.T) {
 	needContainerd(t)
 	c := newCluster(t)
+	// The failure times are measured with the master's default heartbeats.
+	c.master.stop()
+	c.interval, c.grace = time.Second, 5*time.Second
+	c.startMaster()
 	c.login()
 	tok := c.joinToken()
 	c.agentRoles("edge", "127.0.0.2", tok, "proxy,dns")
