@@ -189,7 +189,14 @@ func (s *Service) schedule(ctx context.Context) {
 			go s.build(a.Name, r, bl) // placed inside, under the placement lock
 			continue
 		}
-		if a.Release == 0 || !lost {
+		if !lost {
+			// Pending for a move, but its node came back: nothing waits now.
+			if _, err := s.cfg.Store.UpdateApp(ctx, a.Name, func(x *store.App) error { x.Pending = ""; return nil }); err != nil {
+				s.log.Error("clear pending", "app", a.Name, "err", err)
+			}
+			continue
+		}
+		if a.Release == 0 {
 			continue
 		}
 		cause := "reschedule from " + a.NodeID
