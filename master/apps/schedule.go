@@ -329,7 +329,10 @@ func (s *Service) move(ctx context.Context, a store.App, cause string, keep bool
 	s.pusher.Kick(to.ID)
 	if keep {
 		if err := s.waitHealthy(ctx, a.Name, r.Number, to.ID); err != nil {
+			// The old node keeps it; the new one lets go.
+			s.cfg.Store.UpdateApp(context.Background(), a.Name, func(x *store.App) error { x.NodeID = from; return nil })
 			s.endHandoff(a.Name)
+			s.pusher.Kick(to.ID)
 			return err
 		}
 		// Stop routing to the old instance before it stops.
