@@ -111,6 +111,12 @@ type App struct {
 	// EnvNames lists the environment variables set (values: GET .../env).
 	EnvNames  []string   `json:"env_names"`
 	Instances []Instance `json:"instances"`
+	// Node and NodeName say where the scheduler placed the app (empty: nowhere yet).
+	Node     string `json:"node,omitempty"`
+	NodeName string `json:"node_name,omitempty"`
+	// Placement is the scheduler's last decision about the app (also in
+	// the audit log), in app info only.
+	Placement string `json:"placement,omitempty"`
 	// Address is host:port of the first healthy instance, for curl.
 	Address string `json:"address,omitempty"`
 	// URLs are where the app answers through the proxies: NAME.DOMAIN and

@@ -104,11 +104,13 @@ type Node struct {
 	Roles     []string `json:"roles"`
 	State     string   `json:"state"`
 	// Connected is true while the node's tunnel is open.
-	Connected bool       `json:"connected"`
-	Facts     NodeFacts  `json:"facts"`
-	Usage     NodeUsage  `json:"usage"`
-	JoinedAt  time.Time  `json:"joined_at"`
-	LastSeen  *time.Time `json:"last_seen,omitempty"`
+	Connected bool `json:"connected"`
+	// Cordoned nodes take no new placements; what runs there stays.
+	Cordoned bool       `json:"cordoned,omitempty"`
+	Facts    NodeFacts  `json:"facts"`
+	Usage    NodeUsage  `json:"usage"`
+	JoinedAt time.Time  `json:"joined_at"`
+	LastSeen *time.Time `json:"last_seen,omitempty"`
 }
 
 // NodeFacts are what a node reports about itself when it connects.

@@ -222,7 +222,7 @@ func Run(ctx context.Context, cfg Config) error {
 		HeartbeatInterval: cfg.HeartbeatInterval, Logger: log,
 	})
 	appsvc = apps.New(apps.Config{Store: st, Box: box, Sources: sources, Nodes: reg, Tunnel: tun, Domain: cfg.Domain,
-		DefaultMemory: cfg.AppMemory, DefaultCPUs: cfg.AppCPUs, Logger: log,
+		DefaultMemory: cfg.AppMemory, DefaultCPUs: cfg.AppCPUs, DefaultDBMemory: cfg.DBMemory, Logger: log,
 		OnChange: func() { router.Kick() }})
 	remotes = remote.New(remote.Config{Store: st, Apps: appsvc, Nodes: reg, Tunnel: tun, Logger: log})
 	dbsvc, err = dbs.New(dbs.Config{Store: st, Box: box, Nodes: reg, Tunnel: tun, Apps: appsvc, Domain: cfg.Domain,

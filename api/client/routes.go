@@ -163,6 +163,28 @@ func (c *Client) RemoveNode(ctx context.Context, node string) error {
 	return c.do(ctx, http.MethodDelete, "/nodes/"+url.PathEscape(node), nil, nil, true)
 }
 
+// CordonNode stops new placements on a node, or with cordon false allows them again (admin).
+func (c *Client) CordonNode(ctx context.Context, node string, cordon bool) (*api.Node, error) {
+	verb := "/cordon"
+	if !cordon {
+		verb = "/uncordon"
+	}
+	var n api.Node
+	if err := c.do(ctx, http.MethodPost, "/nodes/"+url.PathEscape(node)+verb, nil, &n, true); err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+// DrainNode cordons a node and starts moving its apps to other nodes (admin).
+func (c *Client) DrainNode(ctx context.Context, node string) (*api.DrainResult, error) {
+	var d api.DrainResult
+	if err := c.do(ctx, http.MethodPost, "/nodes/"+url.PathEscape(node)+"/drain", nil, &d, true); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
 // CreateJoinToken creates a token a new node joins with (admin).
 func (c *Client) CreateJoinToken(ctx context.Context, req api.CreateJoinTokenRequest) (*api.JoinToken, error) {
 	var t api.JoinToken

@@ -74,6 +74,8 @@ func runAppInfo(cmd *cobra.Command, opts *appInfoOptions) error {
 		"Owner", a.Owner,
 		"Status", describeStatus(a),
 		"Release", releaseLabel(a.Release),
+		"Node", or(a.NodeName, "-"),
+		"Placement", or(a.Placement, "-"),
 		"Address", addressLabel(a.Address),
 		"URLs", or(strings.Join(a.URLs, " "), "-"),
 		"Source", source,

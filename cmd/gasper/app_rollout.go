@@ -23,6 +23,8 @@ const defaultWaitTimeout = 5 * time.Minute
 const (
 	buildSucceededPrefix = "==> build succeeded"
 	buildFailedPrefix    = "==> build failed"
+	// buildPendingPrefix: no node has room for the app yet.
+	buildPendingPrefix = "==> pending"
 )
 
 // packedSource is a source archive written to a temporary file, so that its
@@ -143,6 +145,10 @@ func (r *rollout) followBuild(ctx context.Context) error {
 			return nil
 		case strings.HasPrefix(verdict, buildFailedPrefix):
 			return r.buildFailed(strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(verdict, buildFailedPrefix), ":")))
+		case strings.HasPrefix(verdict, buildPendingPrefix):
+			why := strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(verdict, buildPendingPrefix), ":"))
+			return withHint(fmt.Errorf("%s is pending: %s", r.app, why),
+				"see how it stands with gasper app info "+r.app+"; lower its memory with gasper app update "+r.app+" --memory SIZE, or add a node")
 		}
 		// No verdict: ask the master how the build stands.
 		rel, err := r.c.Release(ctx, r.app, r.release)
@@ -182,7 +188,7 @@ func (r *rollout) streamBuildLog(ctx context.Context, p *progress, skip int) (ve
 				p.line(line)
 				printed++
 			}
-			if strings.HasPrefix(line, buildSucceededPrefix) || strings.HasPrefix(line, buildFailedPrefix) {
+			if strings.HasPrefix(line, buildSucceededPrefix) || strings.HasPrefix(line, buildFailedPrefix) || strings.HasPrefix(line, buildPendingPrefix) {
 				return line, printed, nil
 			}
 		}

@@ -16,6 +16,9 @@ func newCmdNode(g *globalOptions) *cobra.Command {
 		newCmdNodeInfo(g, nil),
 		newCmdNodeToken(g, nil),
 		newCmdNodeRemove(g, nil),
+		newCmdNodeCordon(g, true, nil),
+		newCmdNodeCordon(g, false, nil),
+		newCmdNodeDrain(g, nil),
 	)
 	return cmd
 }

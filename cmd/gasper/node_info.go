@@ -58,6 +58,7 @@ func runNodeInfo(cmd *cobra.Command, opts *nodeInfoOptions) error {
 		"Roles", strings.Join(n.Roles, ","),
 		"State", n.State,
 		"Connected", yesNo(n.Connected),
+		"Cordoned", yesNo(n.Cordoned),
 		"Joined", timestamp(n.JoinedAt),
 		"Last seen", lastSeen,
 		"CPUs", strconv.Itoa(f.CPUs),

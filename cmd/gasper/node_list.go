@@ -67,10 +67,15 @@ func runNodeList(cmd *cobra.Command, opts *nodeListOptions) error {
 }
 
 // nodeState is the state column: the master's state, flagged when the tunnel
-// is closed although the master still counts the node as ready.
+// is closed although the master still counts the node as ready, and when
+// the node is cordoned.
 func nodeState(n api.Node) string {
+	s := n.State
 	if n.State == api.NodeReady && !n.Connected {
-		return n.State + " (disconnected)"
+		s += " (disconnected)"
 	}
-	return n.State
+	if n.Cordoned {
+		s += ",cordoned"
+	}
+	return s
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -91,6 +92,10 @@ func (s *Service) BuildLog(ctx context.Context, who store.User, name string, n i
 		if err != nil {
 			return err
 		}
+		if r.Status == api.ReleaseBuilding && a.Pending != "" {
+			_, err = io.WriteString(w, pendingPrefix+": "+a.Pending+"; it is placed and built as soon as a node has room\n")
+			return err
+		}
 		if r.Status == api.ReleaseBuilding {
 			// Building, but not in this process: the master restarted mid-build.
 			_, err = io.WriteString(w, "==> build failed: the master restarted during the build; run gasper app rebuild "+a.Name+"\n")
@@ -132,6 +137,17 @@ func (s *Service) build(app string, r store.Release, bl *buildLog) {
 	defer cancel()
 	start := time.Now()
 	res, node, err := s.runBuild(ctx, app, &r, bl)
+	if nr := (*noRoomError)(nil); errors.As(err, &nr) {
+		// Not a failure: the release waits for room, and the scheduler
+		// builds it as soon as a node has some.
+		bl.printf("%s: %s; it is placed and built as soon as a node has room", pendingPrefix, nr.reason)
+		s.setPending(app, nr.reason)
+		bl.finish()
+		s.mu.Lock()
+		delete(s.builds, fmt.Sprintf("%s/%d", app, r.Number))
+		s.mu.Unlock()
+		return
+	}
 	if err == nil && !res.OK {
 		err = errors.New(res.Error)
 	}
@@ -179,6 +195,11 @@ func (s *Service) runBuild(ctx context.Context, app string, r *store.Release, bl
 	if err != nil {
 		return proto.BuildResult{}, "", err
 	}
+	return s.buildOn(ctx, a, r, bl, node)
+}
+
+// buildOn builds release r of app a on node.
+func (s *Service) buildOn(ctx context.Context, a store.App, r *store.Release, bl *buildLog, node api.Node) (proto.BuildResult, string, error) {
 	if r.Source == "" {
 		bl.printf("==> fetching %s (branch %s)", a.GitURL, orDefault(a.GitBranch, "default"))
 		token, err := s.cfg.Box.Open(a.GitToken)
@@ -227,40 +248,6 @@ func (s *Service) runBuild(ctx context.Context, app string, r *store.Release, bl
 	return res, node.ID, nil
 }
 
-// place returns the node an app runs on, choosing one if it has none or
-// its node is gone: among ready, connected nodes with the app role, the
-// one with the most free memory.
-func (s *Service) place(ctx context.Context, a store.App) (api.Node, error) {
-	nodes, err := s.cfg.Nodes.Nodes(ctx)
-	if err != nil {
-		return api.Node{}, err
-	}
-	var best *api.Node
-	for i, n := range nodes {
-		if n.State != api.NodeReady || !n.Connected || !slices.Contains(n.Roles, proto.RoleApp) {
-			continue
-		}
-		if n.ID == a.NodeID {
-			return n, nil
-		}
-		if best == nil || free(n) > free(*best) {
-			best = &nodes[i]
-		}
-	}
-	if best == nil {
-		return api.Node{}, api.Errorf(api.CodeUnavailable, "no ready node has the app role: add one with gasper node token and gasper-agent join --roles app")
-	}
-	if _, err := s.cfg.Store.UpdateApp(ctx, a.Name, func(x *store.App) error { x.NodeID = best.ID; return nil }); err != nil {
-		return api.Node{}, err
-	}
-	if a.NodeID != "" {
-		s.pusher.Kick(a.NodeID) // the old node lets go of it
-	}
-	return *best, nil
-}
-
-func free(n api.Node) int64 { return int64(n.Facts.MemoryBytes) - int64(n.Usage.MemoryUsedBytes) }
-
 func envList(env map[string]string) []string {
 	out := make([]string, 0, len(env))
 	for k, v := range env {
@@ -295,8 +282,13 @@ func (s *Service) Desired(ctx context.Context, nodeID string) ([]proto.AppSpec, 
 		}
 		sort.Strings(resolvers)
 	}
+	s.mu.Lock()
+	handoff, unbuilt := maps.Clone(s.handoff), maps.Clone(s.unbuilt)
+	s.mu.Unlock()
 	for _, a := range as {
-		if a.NodeID != nodeID || a.Release == 0 {
+		// A draining node keeps an app until its new node runs it; a node
+		// the app moves to runs it once it has built its image.
+		if (a.NodeID != nodeID && handoff[a.Name].from != nodeID) || a.Release == 0 || unbuilt[a.Name] == nodeID {
 			continue
 		}
 		r, err := s.cfg.Store.Release(ctx, a.Name, a.Release)

@@ -47,6 +47,12 @@ type Config struct {
 	// DefaultMemory and DefaultCPUs apply to apps that ask for none.
 	DefaultMemory int64
 	DefaultCPUs   float64
+	// DefaultDBMemory is what a database that asks for no memory reserves
+	// on its node, for placement.
+	DefaultDBMemory int64
+	// ScheduleEvery is how often pending apps and apps on down nodes are
+	// looked at (default 1s).
+	ScheduleEvery time.Duration
 	// BuildTimeout bounds one build, fetch and image build included.
 	BuildTimeout time.Duration
 	// OnChange, if set, is called when instances change state or address,
@@ -68,6 +74,13 @@ type Service struct {
 	builds  map[string]*buildLog
 	reports map[string]proto.StatusReport // by node id
 	pusher  *nodepush.Pusher
+
+	placeMu sync.Mutex         // one placement at a time, so two never take the same room
+	moving  map[string]bool    // apps being moved to another node
+	retry   map[string]backoff // apps whose last move failed
+	handoff map[string]handoff // apps a draining node keeps until their new node runs them
+	unbuilt map[string]string  // apps moving to a node (by id) that is still building them
+	down    string             // the down nodes at the last schedule, to notice changes
 }
 
 // New returns a Service.
@@ -81,14 +94,19 @@ func New(cfg Config) *Service {
 	if cfg.ResyncEvery == 0 {
 		cfg.ResyncEvery = 30 * time.Second
 	}
+	if cfg.ScheduleEvery == 0 {
+		cfg.ScheduleEvery = time.Second
+	}
 	s := &Service{cfg: cfg, log: cfg.Logger.With("component", "apps"), ctx: context.Background(),
-		builds: map[string]*buildLog{}, reports: map[string]proto.StatusReport{}}
+		builds: map[string]*buildLog{}, reports: map[string]proto.StatusReport{},
+		moving: map[string]bool{}, retry: map[string]backoff{}, handoff: map[string]handoff{}, unbuilt: map[string]string{}}
 	s.pusher = nodepush.New(nodepush.Config{What: "apps", Path: proto.PathApps, Tunnel: cfg.Tunnel, Logger: s.log,
 		Desired: func(ctx context.Context, nodeID string) (any, error) { return s.Desired(ctx, nodeID) }})
 	return s
 }
 
-// Run pushes every node's desired set periodically until ctx ends.
+// Run pushes every node's desired set periodically, and places pending apps
+// and the apps of down nodes, until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.ctx = ctx
@@ -96,12 +114,17 @@ func (s *Service) Run(ctx context.Context) error {
 	s.pusher.Start(ctx)
 	t := time.NewTicker(s.cfg.ResyncEvery)
 	defer t.Stop()
+	sched := time.NewTicker(s.cfg.ScheduleEvery)
+	defer sched.Stop()
+	s.kickAll(ctx)
 	for {
-		s.kickAll(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			s.kickAll(ctx)
+		case <-sched.C:
+			s.schedule(ctx)
 		}
 	}
 }
@@ -163,13 +186,21 @@ func (s *Service) List(ctx context.Context, who store.User) ([]api.App, error) {
 	return out, nil
 }
 
-// Get returns one app.
+// Get returns one app, with the scheduler's last decision about it.
 func (s *Service) Get(ctx context.Context, who store.User, name string) (api.App, error) {
 	a, err := s.app(ctx, who, name)
 	if err != nil {
 		return api.App{}, err
 	}
-	return s.view(ctx, a)
+	v, err := s.view(ctx, a)
+	if err != nil {
+		return api.App{}, err
+	}
+	e, ok, err := s.cfg.Store.LastAudit(ctx, a.Name, "app.place", "app.pending", "app.move.failed")
+	if ok {
+		v.Placement = e.Time.UTC().Format(time.RFC3339) + " " + e.Action + " " + e.Detail
+	}
+	return v, err
 }
 
 // Env returns an app's environment.
@@ -242,8 +273,14 @@ func (s *Service) view(ctx context.Context, a store.App) (api.App, error) {
 	for _, n := range nodes {
 		byID[n.ID] = n
 	}
+	if n, ok := byID[a.NodeID]; ok {
+		v.Node, v.NodeName = n.ID, n.Hostname
+	}
 	s.mu.Lock()
 	for nodeID, rep := range s.reports {
+		if !serving(byID, nodeID) {
+			continue
+		}
 		for _, in := range rep.Instances {
 			if in.App != a.Name {
 				continue
@@ -285,6 +322,9 @@ func (s *Service) view(ctx context.Context, a store.App) (api.App, error) {
 
 // status derives an app's status from its releases and instances.
 func status(a store.App, latest *store.Release, insts []api.Instance, node api.Node) (string, string) {
+	if a.Pending != "" {
+		return api.AppPending, a.Pending
+	}
 	building := latest != nil && latest.Status == api.ReleaseBuilding
 	if a.Release == 0 {
 		switch {
@@ -481,6 +521,9 @@ func (s *Service) Rebuild(ctx context.Context, who store.User, name string) (api
 // deploy creates a building release and starts its build in the background.
 // An empty source means fetching the app's git branch first.
 func (s *Service) deploy(ctx context.Context, a store.App, source, cause string) (api.Release, error) {
+	if a.Pending != "" {
+		s.supersedeWaiting(ctx, a.Name)
+	}
 	r, err := s.cfg.Store.CreateRelease(ctx, store.Release{Release: api.Release{App: a.Name, Status: api.ReleaseBuilding,
 		Cause: cause, Source: source, Runtime: a.Config.Runtime}, EnvSealed: a.EnvSealed})
 	if err != nil {
@@ -774,6 +817,14 @@ func (s *Service) Routes(ctx context.Context) ([]proto.Route, error) {
 	if err != nil {
 		return nil, err
 	}
+	nodes, err := s.cfg.Nodes.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]api.Node{}
+	for _, n := range nodes {
+		byID[n.ID] = n
+	}
 	type pick struct{ current, other []string }
 	backends := map[string]*pick{}
 	release := map[string]int{}
@@ -782,11 +833,17 @@ func (s *Service) Routes(ctx context.Context) ([]proto.Route, error) {
 		backends[a.Name] = &pick{}
 	}
 	s.mu.Lock()
-	for _, rep := range s.reports {
+	for nodeID, rep := range s.reports {
+		if !serving(byID, nodeID) {
+			continue
+		}
 		for _, in := range rep.Instances {
 			p := backends[in.App]
 			if p == nil || in.State != proto.InstanceHealthy || in.Address == "" {
 				continue
+			}
+			if h, ok := s.handoff[in.App]; ok && h.from == nodeID && h.leaving {
+				continue // the draining node is about to stop it
 			}
 			if in.Release == release[in.App] {
 				p.current = append(p.current, in.Address)

@@ -54,6 +54,12 @@ func (s *Server) routes() []route {
 			Response: api.Node{}, Status: http.StatusOK, Handle: s.getNode},
 		{Method: "DELETE", Path: "/nodes/{node}", Access: admin, Summary: "Forget a node and close its tunnel",
 			Status: http.StatusNoContent, Handle: s.removeNode},
+		{Method: "POST", Path: "/nodes/{node}/cordon", Access: admin, Summary: "Cordon a node: it takes no new placements",
+			Response: api.Node{}, Status: http.StatusOK, Handle: s.cordonNode(true)},
+		{Method: "POST", Path: "/nodes/{node}/uncordon", Access: admin, Summary: "Uncordon a node: it takes placements again",
+			Response: api.Node{}, Status: http.StatusOK, Handle: s.cordonNode(false)},
+		{Method: "POST", Path: "/nodes/{node}/drain", Access: admin, Summary: "Cordon a node and move its apps elsewhere, one at a time, each healthy before the old stops",
+			Response: api.DrainResult{}, Status: http.StatusAccepted, Handle: s.drainNode},
 
 		{Method: "GET", Path: "/apps", Access: user, Summary: "List your apps (admins: all)",
 			Response: []api.App{}, Status: http.StatusOK, Handle: s.listApps},

@@ -240,6 +240,11 @@ func (r *Registry) IssueJoinToken(ctx context.Context, createdBy string, ttl tim
 	return tok, jt.ExpiresAt, nil
 }
 
+// SetCordoned cordons a node (it takes no new placements) or uncordons it.
+func (r *Registry) SetCordoned(ctx context.Context, nodeID string, cordoned bool) error {
+	return r.cfg.Store.SetNodeCordoned(ctx, nodeID, cordoned)
+}
+
 // Remove forgets a node.
 func (r *Registry) Remove(ctx context.Context, nodeID string) error {
 	if err := r.cfg.Store.DeleteNode(ctx, nodeID); err != nil {
@@ -353,7 +358,7 @@ func (r *Registry) Node(ctx context.Context, idOrHostname string) (api.Node, err
 func (r *Registry) view(n store.Node) api.Node {
 	v := api.Node{
 		ID: n.ID, Hostname: n.Hostname, Advertise: n.Advertise, Roles: n.Roles, State: n.State,
-		Facts: n.Facts, JoinedAt: n.JoinedAt, LastSeen: n.LastSeen,
+		Facts: n.Facts, JoinedAt: n.JoinedAt, LastSeen: n.LastSeen, Cordoned: n.Cordoned,
 	}
 	if v.Roles == nil {
 		v.Roles = []string{}

@@ -26,18 +26,21 @@ type App struct {
 	Release    int
 	Generation int
 	NodeID     string
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// Pending says why no node can take the app; empty when it is placed
+	// or has not asked for a place yet.
+	Pending   string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
-const appCols = `name, owner_id, config, env_sealed, git_url, git_branch, git_token, release, generation, node_id, created_at, updated_at`
+const appCols = `name, owner_id, config, env_sealed, git_url, git_branch, git_token, release, generation, node_id, pending, created_at, updated_at`
 
 func scanApp(row interface{ Scan(...any) error }) (App, error) {
 	var a App
 	var cfg string
 	var created, updated int64
 	if err := row.Scan(&a.Name, &a.OwnerID, &cfg, &a.EnvSealed, &a.GitURL, &a.GitBranch, &a.GitToken,
-		&a.Release, &a.Generation, &a.NodeID, &created, &updated); err != nil {
+		&a.Release, &a.Generation, &a.NodeID, &a.Pending, &created, &updated); err != nil {
 		return App{}, err
 	}
 	if err := json.Unmarshal([]byte(cfg), &a.Config); err != nil {
@@ -54,8 +57,8 @@ func (s *Store) CreateApp(ctx context.Context, a App) error {
 		return err
 	}
 	t := now()
-	_, err = s.db.ExecContext(ctx, `INSERT INTO apps(`+appCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?)`,
-		a.Name, a.OwnerID, string(cfg), a.EnvSealed, a.GitURL, a.GitBranch, a.GitToken, a.NodeID, t, t)
+	_, err = s.db.ExecContext(ctx, `INSERT INTO apps(`+appCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?)`,
+		a.Name, a.OwnerID, string(cfg), a.EnvSealed, a.GitURL, a.GitBranch, a.GitToken, a.NodeID, a.Pending, t, t)
 	if isUnique(err) {
 		return api.Errorf(api.CodeConflict, "an app named %s already exists: choose another name", a.Name)
 	}
@@ -109,8 +112,8 @@ func (s *Store) UpdateApp(ctx context.Context, name string, fn func(*App) error)
 		}
 		a.UpdatedAt = fromMS(now())
 		_, err = tx.ExecContext(ctx, `UPDATE apps SET config = ?, env_sealed = ?, git_url = ?, git_branch = ?, git_token = ?,
-			release = ?, generation = ?, node_id = ?, updated_at = ? WHERE name = ?`,
-			string(cfg), a.EnvSealed, a.GitURL, a.GitBranch, a.GitToken, a.Release, a.Generation, a.NodeID, ms(a.UpdatedAt), name)
+			release = ?, generation = ?, node_id = ?, pending = ?, updated_at = ? WHERE name = ?`,
+			string(cfg), a.EnvSealed, a.GitURL, a.GitBranch, a.GitToken, a.Release, a.Generation, a.NodeID, a.Pending, ms(a.UpdatedAt), name)
 		return err
 	})
 	return a, err

@@ -2,6 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"strings"
 
 	"gasper/api"
 )
@@ -31,4 +34,21 @@ func (s *Store) AuditEvents(ctx context.Context, limit int) ([]api.AuditEvent, e
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// LastAudit returns the newest event about target with one of actions.
+func (s *Store) LastAudit(ctx context.Context, target string, actions ...string) (api.AuditEvent, bool, error) {
+	q := `SELECT id, at, actor, action, target, detail FROM audit WHERE target = ? AND action IN (?` + strings.Repeat(", ?", len(actions)-1) + `) ORDER BY id DESC LIMIT 1`
+	args := []any{target}
+	for _, a := range actions {
+		args = append(args, a)
+	}
+	var e api.AuditEvent
+	var at int64
+	err := s.db.QueryRowContext(ctx, q, args...).Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Target, &e.Detail)
+	if errors.Is(err, sql.ErrNoRows) {
+		return api.AuditEvent{}, false, nil
+	}
+	e.Time = fromMS(at)
+	return e, err == nil, err
 }

@@ -22,16 +22,18 @@ type Node struct {
 	Facts          api.NodeFacts
 	JoinedAt       time.Time
 	LastSeen       *time.Time
+	// Cordoned nodes take no new placements.
+	Cordoned bool
 }
 
-const nodeCols = `id, hostname, advertise, roles, state, credential_hash, facts, joined_at, last_seen`
+const nodeCols = `id, hostname, advertise, roles, state, credential_hash, facts, joined_at, last_seen, cordoned`
 
 func scanNode(row interface{ Scan(...any) error }) (Node, error) {
 	var n Node
 	var roles, facts string
 	var joined int64
 	var seen sql.NullInt64
-	if err := row.Scan(&n.ID, &n.Hostname, &n.Advertise, &roles, &n.State, &n.CredentialHash, &facts, &joined, &seen); err != nil {
+	if err := row.Scan(&n.ID, &n.Hostname, &n.Advertise, &roles, &n.State, &n.CredentialHash, &facts, &joined, &seen, &n.Cordoned); err != nil {
 		return Node{}, err
 	}
 	if roles != "" {
@@ -50,9 +52,9 @@ func (s *Store) CreateNode(ctx context.Context, n Node) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO nodes(`+nodeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = s.db.ExecContext(ctx, `INSERT INTO nodes(`+nodeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		n.ID, n.Hostname, n.Advertise, strings.Join(n.Roles, ","), n.State, n.CredentialHash, string(facts),
-		ms(n.JoinedAt), nullMS(n.LastSeen))
+		ms(n.JoinedAt), nullMS(n.LastSeen), n.Cordoned)
 	return err
 }
 
@@ -97,6 +99,15 @@ func (s *Store) UpdateNodeFacts(ctx context.Context, id, hostname, advertise str
 // SetNodeState records a node's state and when it was last seen.
 func (s *Store) SetNodeState(ctx context.Context, id, state string, lastSeen time.Time) error {
 	res, err := s.db.ExecContext(ctx, `UPDATE nodes SET state = ?, last_seen = ? WHERE id = ?`, state, ms(lastSeen), id)
+	if err != nil {
+		return err
+	}
+	return mustAffect(res, "node "+id)
+}
+
+// SetNodeCordoned marks a node cordoned (no new placements) or not.
+func (s *Store) SetNodeCordoned(ctx context.Context, id string, cordoned bool) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE nodes SET cordoned = ? WHERE id = ?`, cordoned, id)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,52 @@
+package store
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestSchedulingState: a node's cordon, an app's pending reason and the
+// newest placement event survive a reopen.
+func TestSchedulingState(t *testing.T) {
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "gasper.db")
+	s := open(t, file)
+	u, err := s.CreateUser(ctx, "a@example.com", "h", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateNode(ctx, Node{ID: "n-1", Hostname: "h1", Advertise: "127.0.0.2", State: "ready", JoinedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetNodeCordoned(ctx, "n-1", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateApp(ctx, App{Name: "web", OwnerID: u.ID, Pending: "needs 8 GiB"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Audit(ctx, "system", "app.place", "web", "on h1")
+	s.Audit(ctx, "system", "app.pending", "web", "needs 8 GiB")
+	s.Audit(ctx, "a@example.com", "app.restart", "web", "")
+	s.Close()
+
+	s = open(t, file)
+	defer s.Close()
+	if n, err := s.Node(ctx, "n-1"); err != nil || !n.Cordoned {
+		t.Errorf("node after reopen: cordoned %v, %v; want cordoned", n.Cordoned, err)
+	}
+	if a, err := s.App(ctx, "web"); err != nil || a.Pending != "needs 8 GiB" {
+		t.Errorf("app after reopen: pending %q, %v", a.Pending, err)
+	}
+	e, ok, err := s.LastAudit(ctx, "web", "app.place", "app.pending")
+	if err != nil || !ok || e.Action != "app.pending" || e.Detail != "needs 8 GiB" {
+		t.Errorf("LastAudit = %+v, %v, %v; want the pending event", e, ok, err)
+	}
+	if _, ok, err := s.LastAudit(ctx, "other", "app.place"); ok || err != nil {
+		t.Errorf("LastAudit of an app without events: %v, %v", ok, err)
+	}
+	if err := s.SetNodeCordoned(ctx, "n-2", true); err == nil {
+		t.Error("cordoning an unknown node succeeded")
+	}
+}
