@@ -226,7 +226,7 @@ func Run(ctx context.Context, cfg Config) error {
 		OnChange: func() { router.Kick() }})
 	remotes = remote.New(remote.Config{Store: st, Apps: appsvc, Nodes: reg, Tunnel: tun, Logger: log})
 	dbsvc, err = dbs.New(dbs.Config{Store: st, Box: box, Nodes: reg, Tunnel: tun, Apps: appsvc, Domain: cfg.Domain,
-		DefaultMemory: cfg.DBMemory, DefaultCPUs: cfg.DBCPUs, Images: cfg.DBImages, BackupDir: filepath.Join(cfg.DataDir, "backups"), Logger: log,
+		DefaultMemory: cfg.DBMemory, DefaultCPUs: cfg.DBCPUs, Images: cfg.DBImages, Allocated: appsvc.Allocated, BackupDir: filepath.Join(cfg.DataDir, "backups"), Logger: log,
 		OnChange: func() { router.Kick() }})
 	if err != nil {
 		return err

@@ -70,6 +70,10 @@ func (s *Service) memoryOf(c api.AppConfig) int64 {
 	return s.cfg.DefaultMemory
 }
 
+// Allocated is the memory reserved on each node by the apps and databases placed there; database
+// placement counts with it too.
+func (s *Service) Allocated(ctx context.Context) (map[string]int64, error) { return s.used(ctx, "") }
+
 // used sums, per node, the memory limits of the apps (except skipApp) and
 // databases placed there.
 func (s *Service) used(ctx context.Context, skipApp string) (map[string]int64, error) {

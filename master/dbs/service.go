@@ -58,6 +58,9 @@ type Config struct {
 	DefaultCPUs   float64
 	// Images maps engines to image references that replace their built images.
 	Images map[string]string
+	// Allocated, if set, returns the memory reserved per node by apps and databases; without it
+	// only databases count.
+	Allocated func(ctx context.Context) (map[string]int64, error)
 	// BackupDir keeps backup files.
 	BackupDir string
 	// OnChange, if set, is called when databases appear, move or go (DNS records follow them).
@@ -237,7 +240,7 @@ func password() string {
 	return string(b)
 }
 
-// place picks the db node with the most memory left after its databases' limits. With want set
+// place picks the db node with the most memory left after the limits of what is placed there. With want set
 // (a node id or hostname) only that node is considered. When nothing fits it returns no node and
 // why; the database waits as pending.
 func (s *Service) place(ctx context.Context, mem int64, want string) (api.Node, string, error) {
@@ -245,13 +248,19 @@ func (s *Service) place(ctx context.Context, mem int64, want string) (api.Node, 
 	if err != nil {
 		return api.Node{}, "", err
 	}
-	all, err := s.cfg.Store.Databases(ctx, "")
-	if err != nil {
-		return api.Node{}, "", err
-	}
 	used := map[string]int64{}
-	for _, d := range all {
-		used[d.NodeID] += d.MemoryBytes
+	if s.cfg.Allocated != nil {
+		if used, err = s.cfg.Allocated(ctx); err != nil {
+			return api.Node{}, "", err
+		}
+	} else {
+		all, err := s.cfg.Store.Databases(ctx, "")
+		if err != nil {
+			return api.Node{}, "", err
+		}
+		for _, d := range all {
+			used[d.NodeID] += d.MemoryBytes
+		}
 	}
 	var best api.Node
 	var bestFree int64 = -1
@@ -267,7 +276,7 @@ func (s *Service) place(ctx context.Context, mem int64, want string) (api.Node, 
 			}
 			continue
 		}
-		if n.State != api.NodeReady || !n.Connected {
+		if n.State != api.NodeReady || !n.Connected || n.Cordoned {
 			continue
 		}
 		free := int64(n.Facts.MemoryBytes) - used[n.ID]
@@ -279,7 +288,7 @@ func (s *Service) place(ctx context.Context, mem int64, want string) (api.Node, 
 		return api.Node{}, "", api.Errorf(api.CodeNotFound, "node %s not found", want)
 	}
 	if bestFree < 0 {
-		why := fmt.Sprintf("no ready db node has %d MiB of memory free", mem>>20)
+		why := fmt.Sprintf("no ready, uncordoned db node has %d MiB of memory free", mem>>20)
 		if !slices.ContainsFunc(nodes, func(n api.Node) bool { return slices.Contains(n.Roles, proto.RoleDB) }) {
 			why = "no node has the db role: join one with --roles db (or add db to a node's roles)"
 		}
