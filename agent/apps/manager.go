@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -23,6 +22,7 @@ import (
 
 	"gasper/internal/container"
 	"gasper/internal/image"
+	"gasper/internal/jsonfile"
 	"gasper/proto"
 )
 
@@ -100,12 +100,12 @@ func New(cfg Config) (*Manager, error) {
 	}
 	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "apps"), track: map[string]*tracked{},
 		images: map[string][]string{}, leaving: map[string]bool{}, wake: make(chan struct{}, 1)}
-	b, err := os.ReadFile(m.statePath())
-	if err == nil {
-		var st stateFile
-		if err := json.Unmarshal(b, &st); err != nil {
-			return nil, fmt.Errorf("read %s: %w", m.statePath(), err)
-		}
+	var st stateFile
+	ok, err := jsonfile.Load(m.statePath(), &st)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
 		m.desired = map[string]proto.AppSpec{}
 		for _, s := range st.Desired {
 			m.desired[s.App] = s
@@ -113,8 +113,6 @@ func New(cfg Config) (*Manager, error) {
 		if st.Images != nil {
 			m.images = st.Images
 		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
 	}
 	return m, nil
 }
@@ -128,15 +126,7 @@ func (m *Manager) save() error {
 		st.Desired = append(st.Desired, s)
 	}
 	sort.Slice(st.Desired, func(i, j int) bool { return st.Desired[i].App < st.Desired[j].App })
-	b, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := m.statePath() + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, m.statePath())
+	return jsonfile.Save(m.statePath(), st)
 }
 
 func (m *Manager) poke() {

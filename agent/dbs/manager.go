@@ -25,6 +25,7 @@ import (
 	"gasper/engines"
 	"gasper/internal/container"
 	"gasper/internal/image"
+	"gasper/internal/jsonfile"
 	"gasper/proto"
 )
 
@@ -90,13 +91,12 @@ func New(cfg Config) (*Manager, error) {
 	}
 	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "dbs"), ports: map[string]int{},
 		state: map[string]*tracked{}, locks: map[string]*sync.Mutex{}, wake: make(chan struct{}, 1)}
-	b, err := os.ReadFile(m.statePath())
+	var st stateFile
+	ok, err := jsonfile.Load(m.statePath(), &st)
 	switch {
-	case err == nil:
-		var st stateFile
-		if err := json.Unmarshal(b, &st); err != nil {
-			return nil, fmt.Errorf("read %s: %w", m.statePath(), err)
-		}
+	case err != nil:
+		return nil, err
+	case ok:
 		m.desired = map[string]proto.DBSpec{}
 		for _, s := range st.Desired {
 			m.desired[s.Name] = s
@@ -104,8 +104,6 @@ func New(cfg Config) (*Manager, error) {
 		if st.Ports != nil {
 			m.ports = st.Ports
 		}
-	case !errors.Is(err, os.ErrNotExist):
-		return nil, err
 	}
 	return m, nil
 }
@@ -124,15 +122,7 @@ func (m *Manager) save() error {
 		st.Desired = append(st.Desired, s)
 	}
 	sort.Slice(st.Desired, func(i, j int) bool { return st.Desired[i].Name < st.Desired[j].Name })
-	b, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := m.statePath() + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, m.statePath())
+	return jsonfile.Save(m.statePath(), st)
 }
 
 func (m *Manager) poke() {

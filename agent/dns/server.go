@@ -2,12 +2,10 @@ package dns
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -16,6 +14,7 @@ import (
 
 	mdns "github.com/miekg/dns"
 
+	"gasper/internal/jsonfile"
 	"gasper/proto"
 )
 
@@ -107,16 +106,12 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, fwd: newForwarder(upstreams, size)}
 
 	if cfg.StateDir != "" {
-		b, err := os.ReadFile(filepath.Join(cfg.StateDir, zoneFile))
+		var z proto.Zone
+		ok, err := jsonfile.Load(filepath.Join(cfg.StateDir, zoneFile), &z)
 		switch {
-		case errors.Is(err, os.ErrNotExist):
 		case err != nil:
-			return nil, fmt.Errorf("creating dns server: reading saved zone: %w", err)
-		default:
-			var z proto.Zone
-			if err := json.Unmarshal(b, &z); err != nil {
-				return nil, fmt.Errorf("creating dns server: decoding saved zone: %w", err)
-			}
+			return nil, fmt.Errorf("creating dns server: saved zone: %w", err)
+		case ok:
 			c, err := compile(z)
 			if err != nil {
 				return nil, fmt.Errorf("creating dns server: saved zone: %w", err)
@@ -142,7 +137,7 @@ func (s *Server) SetZone(z proto.Zone) error {
 		return fmt.Errorf("setting zone version %d over %d: %w", z.Version, old.zone.Version, ErrStaleZone)
 	}
 	if s.cfg.StateDir != "" {
-		if err := writeFileAtomic(filepath.Join(s.cfg.StateDir, zoneFile), c.zone); err != nil {
+		if err := jsonfile.Save(filepath.Join(s.cfg.StateDir, zoneFile), c.zone); err != nil {
 			return fmt.Errorf("setting zone: %w", err)
 		}
 	}
@@ -250,42 +245,4 @@ func listen(addr string) (net.PacketConn, net.Listener, error) {
 		}
 	}
 	return nil, nil, fmt.Errorf("listening on %s: no port free for both udp and tcp", addr)
-}
-
-// writeFileAtomic writes v as JSON to path through a temporary file and a
-// rename, so a crash leaves the old zone or the new one, never half of one.
-func writeFileAtomic(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encoding %s: %w", path, err)
-	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", dir, err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer os.Remove(f.Name()) // a no-op after the rename
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("syncing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("replacing %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		// The rename is durable only once the directory is.
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
 }

@@ -3,15 +3,14 @@ package proxy
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 
+	"gasper/internal/jsonfile"
 	"gasper/proto"
 )
 
@@ -118,53 +117,19 @@ func loadTable(dir string) (proto.RouteTable, error) {
 	if dir == "" {
 		return t, nil
 	}
-	b, err := os.ReadFile(filepath.Join(dir, routesFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return t, nil
-	}
-	if err != nil {
-		return t, fmt.Errorf("reading saved route table: %w", err)
-	}
-	if err := json.Unmarshal(b, &t); err != nil {
-		return t, fmt.Errorf("decoding saved route table: %w", err)
+	if _, err := jsonfile.Load(filepath.Join(dir, routesFile), &t); err != nil {
+		return proto.RouteTable{}, fmt.Errorf("reading saved route table: %w", err)
 	}
 	return t, nil
 }
 
 // saveTable writes t under dir atomically: a crash leaves the old file or
-// the new one, never a torn one. The file holds private keys, hence 0600.
+// the new one, never a torn one. The file holds private keys: it is 0600.
 func saveTable(dir string, t proto.RouteTable) error {
 	if dir == "" {
 		return nil
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("creating proxy state dir: %w", err)
-	}
-	b, err := json.Marshal(t)
-	if err != nil {
-		return fmt.Errorf("encoding route table: %w", err)
-	}
-	f, err := os.CreateTemp(dir, routesFile+".*")
-	if err != nil {
-		return fmt.Errorf("saving route table: %w", err)
-	}
-	defer os.Remove(f.Name()) // no-op once renamed
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return fmt.Errorf("saving route table: %w", err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("saving route table: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("saving route table: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("saving route table: %w", err)
-	}
-	if err := os.Rename(f.Name(), filepath.Join(dir, routesFile)); err != nil {
+	if err := jsonfile.Save(filepath.Join(dir, routesFile), t); err != nil {
 		return fmt.Errorf("saving route table: %w", err)
 	}
 	return nil
