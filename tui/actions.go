@@ -99,11 +99,35 @@ func (m *Model) actionKey(msg tea.KeyMsg, name string) tea.Cmd {
 			return m.unlinkForm(name)
 		}
 	case tabNodes:
-		if key.Matches(msg, k.Delete) {
-			host := name
-			if n := m.findNode(name); n != nil {
-				host = n.Hostname
+		host, cordoned := name, false
+		if n := m.findNode(name); n != nil {
+			host, cordoned = n.Hostname, n.Cordoned
+		}
+		switch {
+		case key.Matches(msg, k.Cordon):
+			verb, text := "Cordon", "No new app or database is placed there; what runs there stays."
+			if cordoned {
+				verb, text = "Uncordon", "New apps and databases may be placed there again."
 			}
+			return m.confirm(verb+" node "+host+"?", []string{text}, verb+"ing "+host,
+				func(ctx context.Context, c Client) (string, error) {
+					if _, err := c.CordonNode(ctx, name, !cordoned); err != nil {
+						return "", err
+					}
+					return verb + "ed node " + host, nil
+				})
+		case key.Matches(msg, k.Drain):
+			return m.confirm("Drain node "+host+"?", []string{"It is cordoned, and its apps move to other nodes one at a time,",
+				"each new instance healthy before the old one stops."}, "Draining "+host,
+				func(ctx context.Context, c Client) (string, error) {
+					d, err := c.DrainNode(ctx, name)
+					if err != nil {
+						return "", err
+					}
+					return fmt.Sprintf("Draining node %s: %d apps to move", host, len(d.Apps)), nil
+				})
+		}
+		if key.Matches(msg, k.Delete) {
 			return m.typedDelete("node", host, host, []string{"The master forgets the node and closes its tunnel; what runs there is not moved."},
 				func(ctx context.Context, c Client) error { return c.RemoveNode(ctx, name) })
 		}
@@ -320,7 +344,7 @@ func (m *Model) actionBindings(list bool) []key.Binding {
 			out = append([]key.Binding{k.New}, out...)
 		}
 	case tabNodes:
-		out = []key.Binding{k.Delete}
+		out = []key.Binding{k.Cordon, k.Drain, k.Delete}
 	}
 	return out
 }

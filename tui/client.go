@@ -31,6 +31,8 @@ type Client interface {
 
 	Nodes(ctx context.Context) ([]api.Node, error)
 	RemoveNode(ctx context.Context, node string) error
+	CordonNode(ctx context.Context, node string, cordon bool) (*api.Node, error)
+	DrainNode(ctx context.Context, node string) (*api.DrainResult, error)
 	Users(ctx context.Context) ([]api.User, error)
 }
 

@@ -12,6 +12,7 @@ type keyMap struct {
 
 	Logs, New, Restart, Rebuild, Rollback, Delete key.Binding
 	Link, Unlink                                  key.Binding
+	Cordon, Drain                                 key.Binding
 
 	Search, Follow key.Binding
 }
@@ -48,6 +49,8 @@ func newKeyMap() keyMap {
 		Delete:   b([]string{"d", "delete"}, "d", "delete"),
 		Link:     b([]string{"a"}, "a", "link app"),
 		Unlink:   b([]string{"x"}, "x", "unlink app"),
+		Cordon:   b([]string{"c"}, "c", "cordon/uncordon"),
+		Drain:    b([]string{"D"}, "D", "drain"),
 		Search:   b([]string{"/"}, "/", "search"),
 		Follow:   b([]string{"f"}, "f", "follow"),
 	}

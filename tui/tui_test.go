@@ -250,6 +250,8 @@ func TestActions(t *testing.T) {
 		{"link to a missing app", []string{"2", "a", "nope", "enter"}, `no app "nope" here`, nil},
 		{"unlink", []string{"2", "down", "x", "enter"}, "Unlinked pg from web", []string{"unlink pg web"}},
 		{"remove node", []string{"3", "down", "d", "node2", "enter"}, "Deleted node node2", []string{"remove node node2"}},
+		{"cordon node", []string{"3", "down", "c", "y"}, "Cordoned node node2", []string{"cordon node node2"}},
+		{"drain node", []string{"3", "down", "D", "y"}, "Draining node node2: 0 apps to move", []string{"cordon node node2", "drain node node2"}},
 		{"restart an app that failed", []string{"down", "down", "down", "r", "y"}, "has no release to restart", nil},
 	}
 	for _, tt := range tests {

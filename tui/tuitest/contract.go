@@ -119,6 +119,10 @@ func Contract(t *testing.T, env Env) {
 		wantErr(t, "user lists users", api.ErrForbidden, func() error { _, err := user.Users(ctx); return err })
 		wantErr(t, "user removes a node", api.ErrForbidden, func() error { return user.RemoveNode(ctx, "ct-none") })
 		wantErr(t, "remove a missing node", api.ErrNotFound, func() error { return admin.RemoveNode(ctx, "ct-none") })
+		wantErr(t, "user cordons a node", api.ErrForbidden, func() error { _, err := user.CordonNode(ctx, "ct-none", true); return err })
+		wantErr(t, "cordon a missing node", api.ErrNotFound, func() error { _, err := admin.CordonNode(ctx, "ct-none", true); return err })
+		wantErr(t, "user drains a node", api.ErrForbidden, func() error { _, err := user.DrainNode(ctx, "ct-none"); return err })
+		wantErr(t, "drain a missing node", api.ErrNotFound, func() error { _, err := admin.DrainNode(ctx, "ct-none"); return err })
 		us, err := admin.Users(ctx)
 		if err != nil {
 			t.Fatalf("users: %v", err)

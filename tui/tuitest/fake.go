@@ -521,6 +521,40 @@ func (f *Fake) RemoveNode(ctx context.Context, node string) error {
 	return api.Errorf(api.CodeNotFound, "node %s not found", node)
 }
 
+// CordonNode marks a node (un)schedulable (admins).
+func (f *Fake) CordonNode(ctx context.Context, node string, cordon bool) (*api.Node, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.adminOnly(); err != nil {
+		return nil, err
+	}
+	for i, n := range f.state.nodes {
+		if n.ID == node || n.Hostname == node {
+			f.state.nodes[i].Cordoned = cordon
+			verb := "cordon"
+			if !cordon {
+				verb = "uncordon"
+			}
+			f.record("%s node %s", verb, n.Hostname)
+			out := f.state.nodes[i]
+			return &out, nil
+		}
+	}
+	return nil, api.Errorf(api.CodeNotFound, "node %s not found", node)
+}
+
+// DrainNode cordons a node and names the apps that move off it (admins).
+func (f *Fake) DrainNode(ctx context.Context, node string) (*api.DrainResult, error) {
+	n, err := f.CordonNode(ctx, node, true)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("drain node %s", n.Hostname)
+	return &api.DrainResult{Node: *n, Apps: []string{}}, nil
+}
+
 // Users lists the users (admins).
 func (f *Fake) Users(ctx context.Context) ([]api.User, error) {
 	f.mu.Lock()
