@@ -23,8 +23,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -32,6 +30,7 @@ import (
 	"gasper/agent/tunnel"
 	"gasper/api"
 	"gasper/api/client"
+	"gasper/bench/masterproc"
 	"gasper/proto"
 )
 
@@ -62,21 +61,19 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	m := &master{bin: o.masterBin, dir: dir, api: freeAddr(), tunnel: freeAddr(), interval: o.interval}
-	if err := m.start(); err != nil {
+	m := masterproc.New(o.masterBin, dir, o.interval)
+	if err := m.Start(); err != nil {
 		return err
 	}
-	defer m.stop()
+	defer m.Stop()
 	ctx := context.Background()
 	time.Sleep(2 * time.Second)
-	idleRSS := rss(m.cmd.Process.Pid)
+	idleRSS := masterproc.RSS(m.Pid())
 
-	c := client.New("http://" + m.api)
-	s, err := c.Login(ctx, "admin@gasper.local", adminPassword)
+	c, err := m.Admin(ctx)
 	if err != nil {
-		return fmt.Errorf("log in: %w", err)
+		return err
 	}
-	c = client.New("http://"+m.api, client.WithToken(s.AccessToken))
 	jt, err := c.CreateJoinToken(ctx, api.CreateJoinTokenRequest{TTL: "1h"})
 	if err != nil {
 		return err
@@ -94,7 +91,7 @@ func run() error {
 	for i := range o.agents {
 		host := fmt.Sprintf("bench-%03d", i)
 		cl, err := tunnel.NewClient(tunnel.Config{
-			Master: m.tunnel, JoinToken: jt.Token, StateDir: filepath.Join(dir, "agents", host),
+			Master: m.Tunnel, JoinToken: jt.Token, StateDir: filepath.Join(dir, "agents", host),
 			Facts: func() proto.Facts {
 				return proto.Facts{Hostname: host, Advertise: "127.0.0.1", Roles: []string{proto.RoleApp}, CPUs: 2}
 			},
@@ -114,7 +111,7 @@ func run() error {
 		}
 		go cl.Run(runCtx)
 	}
-	if err := waitConnected(ctx, c, o.agents, 2*time.Minute); err != nil {
+	if err := masterproc.WaitConnected(ctx, c, o.agents, 2*time.Minute); err != nil {
 		return err
 	}
 	joinTook := time.Since(joinStart)
@@ -122,10 +119,10 @@ func run() error {
 	mu.Lock()
 	recording = true
 	mu.Unlock()
-	cpu0, t0 := cpuTicks(m.cmd.Process.Pid), time.Now()
+	cpu0, t0 := masterproc.CPUTicks(m.Pid()), time.Now()
 	time.Sleep(o.measure)
-	cpu1, wall := cpuTicks(m.cmd.Process.Pid), time.Since(t0)
-	loadedRSS := rss(m.cmd.Process.Pid)
+	cpu1, wall := masterproc.CPUTicks(m.Pid()), time.Since(t0)
+	loadedRSS := masterproc.RSS(m.Pid())
 	mu.Lock()
 	recording = false
 	hb := append([]time.Duration(nil), rtts...)
@@ -133,13 +130,12 @@ func run() error {
 	cpuPct := float64(cpu1-cpu0) / 100 / wall.Seconds() * 100 // USER_HZ is 100 on Linux
 
 	// Restart the master; every client must come back by itself.
-	m.stop()
+	m.Stop()
 	restart := time.Now()
-	if err := m.start(); err != nil {
+	if err := m.Start(); err != nil {
 		return err
 	}
-	c = client.New("http://"+m.api, client.WithToken(s.AccessToken))
-	if err := waitConnected(ctx, c, o.agents, 2*time.Minute); err != nil {
+	if err := masterproc.WaitConnected(ctx, c, o.agents, 2*time.Minute); err != nil {
 		return err
 	}
 	reconnect := time.Since(restart)
@@ -149,7 +145,7 @@ func run() error {
 	fmt.Printf("gasper bench/agents: %d agents, heartbeat every %s, measured over %s\n\n", o.agents, o.interval, wall.Round(time.Millisecond))
 	fmt.Printf("%-44s %s\n", "all agents joined and connected in", joinTook.Round(time.Millisecond))
 	fmt.Printf("%-44s %.1f%% of one core\n", "master CPU while they heartbeat", cpuPct)
-	fmt.Printf("%-44s %s idle, %s with %d agents (%s per agent)\n", "master RSS", mib(idleRSS), mib(loadedRSS), o.agents, kib((loadedRSS-idleRSS)/uint64(o.agents)))
+	fmt.Printf("%-44s %s idle, %s with %d agents (%s per agent)\n", "master RSS", masterproc.MiB(idleRSS), masterproc.MiB(loadedRSS), o.agents, kib((loadedRSS-idleRSS)/uint64(o.agents)))
 	fmt.Printf("%-44s p50 %s  p99 %s  (%d heartbeats)\n", "heartbeat round trip", pct(hb, 50), pct(hb, 99), len(hb))
 	fmt.Printf("%-44s p50 %s  p99 %s\n", "floor: plain loopback HTTP POST round trip", pct(floor, 50), pct(floor, 99))
 	fmt.Printf("%-44s p50 %.1fx  p99 %.1fx\n", "heartbeat / floor", ratio(pct(hb, 50), pct(floor, 50)), ratio(pct(hb, 99), pct(floor, 99)))
@@ -158,75 +154,6 @@ func run() error {
 		fmt.Printf("%-44s %s\n", "idle gasper-agent RSS", agentRSS)
 	}
 	return nil
-}
-
-const adminPassword = "bench-admin-password"
-
-type master struct {
-	bin, dir, api, tunnel string
-	interval              time.Duration
-	cmd                   *exec.Cmd
-}
-
-func (m *master) start() error {
-	m.cmd = exec.Command(m.bin, "--data-dir", filepath.Join(m.dir, "master"), "--listen", m.api,
-		"--tunnel-listen", m.tunnel, "--tunnel-advertise", m.tunnel, "--log-format", "json", "--log-level", "warn",
-		"--heartbeat-interval", m.interval.String(), "--heartbeat-grace", (5 * m.interval).String())
-	m.cmd.Env = append(os.Environ(), "GASPER_ADMIN_PASSWORD="+adminPassword)
-	logf, err := os.OpenFile(filepath.Join(m.dir, "master.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	m.cmd.Stdout, m.cmd.Stderr = logf, logf
-	if err := m.cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w (build it with `make build`)", m.bin, err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + m.api + "/api/v1/health")
-		if err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("master did not answer on %s within 30s (log: %s)", m.api, filepath.Join(m.dir, "master.log"))
-}
-
-func (m *master) stop() {
-	if m.cmd == nil || m.cmd.ProcessState != nil {
-		return
-	}
-	m.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { m.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		m.cmd.Process.Kill()
-		<-done
-	}
-}
-
-func waitConnected(ctx context.Context, c *client.Client, n int, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	got := 0
-	for time.Now().Before(deadline) {
-		nodes, err := c.Nodes(ctx)
-		if err == nil {
-			got = 0
-			for _, nd := range nodes {
-				if nd.Connected && nd.State == api.NodeReady {
-					got++
-				}
-			}
-			if got >= n {
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("only %d of %d agents connected and ready after %s", got, n, within)
 }
 
 // loopbackFloor times n small JSON POSTs to an in-process HTTP server over
@@ -256,7 +183,7 @@ func loopbackFloor(n int) []time.Duration {
 }
 
 // agentIdleRSS starts one real gasper-agent, lets it settle and reads its RSS.
-func agentIdleRSS(o options, m *master, c *client.Client, dir string) string {
+func agentIdleRSS(o options, m *masterproc.Master, c *client.Client, dir string) string {
 	if _, err := os.Stat("/run/containerd/containerd.sock"); err != nil {
 		return "not measured: containerd is not running"
 	}
@@ -267,45 +194,14 @@ func agentIdleRSS(o options, m *master, c *client.Client, dir string) string {
 	if err != nil {
 		return "not measured: " + err.Error()
 	}
-	cmd := exec.Command(o.agentBin, "join", m.tunnel, "--token", jt.Token, "--roles", "app",
+	cmd := exec.Command(o.agentBin, "join", m.Tunnel, "--token", jt.Token, "--roles", "app",
 		"--advertise", "127.0.0.1", "--state-dir", filepath.Join(dir, "real-agent"), "--log-format", "json")
 	if err := cmd.Start(); err != nil {
 		return "not measured: " + err.Error()
 	}
 	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
 	time.Sleep(5 * time.Second)
-	return mib(rss(cmd.Process.Pid))
-}
-
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// rss returns a process's resident set size in bytes.
-func rss(pid int) uint64 {
-	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
-}
-
-// cpuTicks returns a process's user+system CPU time in clock ticks.
-func cpuTicks(pid int) uint64 {
-	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseUint(fields[11], 10, 64)
-	st, _ := strconv.ParseUint(fields[12], 10, 64)
-	return ut + st
+	return masterproc.MiB(masterproc.RSS(cmd.Process.Pid))
 }
 
 func pct(ds []time.Duration, p int) time.Duration {
@@ -324,5 +220,4 @@ func ratio(a, b time.Duration) float64 {
 	return float64(a) / float64(b)
 }
 
-func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 func kib(b uint64) string { return fmt.Sprintf("%.0f KiB", float64(b)/(1<<10)) }
