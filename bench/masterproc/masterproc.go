@@ -28,6 +28,7 @@ type Master struct {
 	Bin, Dir    string
 	API, Tunnel string // host:port
 	Interval    time.Duration
+	Args        []string // more flags
 	cmd         *exec.Cmd
 }
 
@@ -41,6 +42,7 @@ func (m *Master) Start() error {
 	m.cmd = exec.Command(m.Bin, "--data-dir", filepath.Join(m.Dir, "master"), "--listen", m.API,
 		"--tunnel-listen", m.Tunnel, "--tunnel-advertise", m.Tunnel, "--log-format", "json", "--log-level", "warn",
 		"--heartbeat-interval", m.Interval.String(), "--heartbeat-grace", (5 * m.Interval).String())
+	m.cmd.Args = append(m.cmd.Args, m.Args...)
 	m.cmd.Env = append(os.Environ(), "GASPER_ADMIN_PASSWORD="+AdminPassword)
 	logf, err := os.OpenFile(m.LogPath(), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {

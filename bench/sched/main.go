@@ -48,6 +48,7 @@ type options struct {
 	agents, apps  int
 	workers, more int
 	within        time.Duration
+	profile       string
 }
 
 func run() error {
@@ -58,6 +59,7 @@ func run() error {
 	flag.IntVar(&o.workers, "workers", 16, "concurrent API clients")
 	flag.IntVar(&o.more, "more", 500, "apps created after, while every node takes them (end to end)")
 	flag.DurationVar(&o.within, "within", 10*time.Minute, "deadline for every app to be placed")
+	flag.StringVar(&o.profile, "profile", "", "write the master's CPU profile while it places to this file")
 	flag.Parse()
 
 	dir, err := os.MkdirTemp("", "gasper-bench-sched-")
@@ -66,6 +68,10 @@ func run() error {
 	}
 	defer os.RemoveAll(dir)
 	m := masterproc.New(o.masterBin, dir, time.Second)
+	debug := masterproc.FreeAddr()
+	if o.profile != "" {
+		m.Args = append(m.Args, "--debug-listen", debug)
+	}
 	if err := m.Start(); err != nil {
 		return err
 	}
@@ -135,6 +141,10 @@ func run() error {
 	f.mu.Lock()
 	f.start = start
 	f.mu.Unlock()
+	profiled := make(chan error, 1)
+	if o.profile != "" {
+		go func() { profiled <- saveProfile(debug, o.profile, 20*time.Second) }()
+	}
 	if err := cordonAll(ctx, c, nodes, false); err != nil {
 		return err
 	}
@@ -144,6 +154,11 @@ func run() error {
 	}
 	took := last.Sub(start)
 	cpu := float64(masterproc.CPUTicks(m.Pid())-cpu0) / 100
+	if o.profile != "" {
+		if err := <-profiled; err != nil {
+			return err
+		}
+	}
 
 	// 3. End to end: more apps created while every node takes them.
 	e2eNames := names("more", o.more)
@@ -182,6 +197,24 @@ func run() error {
 	fmt.Printf("%-48s %s idle, %s with %d pending apps, %s with %d placed on %d nodes\n", "master RSS",
 		masterproc.MiB(idleRSS), masterproc.MiB(pendingRSS), o.apps, masterproc.MiB(loadedRSS), o.apps+o.more, o.agents)
 	return nil
+}
+
+// saveProfile records the master's CPU profile for d into file.
+func saveProfile(addr, file string, d time.Duration) error {
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds())))
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	defer resp.Body.Close()
+	out, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, resp.Body); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 func cordonAll(ctx context.Context, c *client.Client, nodes []api.Node, cordon bool) error {

@@ -22,7 +22,7 @@ var version = "dev"
 
 func run(args []string) int {
 	var cfg master.Config
-	var configFile, logFormat, logLevel, appMemory, dbMemory string
+	var configFile, logFormat, logLevel, appMemory, dbMemory, debugListen string
 	cmd := &cobra.Command{
 		Use:   "gasper-master",
 		Short: "Run the Gasper master: REST API, agent tunnel, node registry, state",
@@ -53,6 +53,11 @@ GASPER_ADMIN_PASSWORD, or a generated one written to DATA_DIR/admin-password.`,
 			if cfg.DBMemory, err = api.ParseSize(dbMemory); err != nil {
 				return fmt.Errorf("--db-memory: %w", err)
 			}
+			if debugListen != "" {
+				if err := serveDebug(debugListen, log); err != nil {
+					return err
+				}
+			}
 			cfg.Version = version
 			cfg.AdminPassword = os.Getenv("GASPER_ADMIN_PASSWORD")
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -77,6 +82,7 @@ GASPER_ADMIN_PASSWORD, or a generated one written to DATA_DIR/admin-password.`,
 	f.StringVar(&cfg.ACMEDirectory, "acme-directory", "", "ACME directory URL custom domains get certificates from (empty: none)")
 	f.StringVar(&cfg.ACMEEmail, "acme-email", "", "contact email of the ACME account")
 	f.StringVar(&cfg.ACMERoot, "acme-root", "", "PEM file with the ACME server's root, for a private ACME server")
+	f.StringVar(&debugListen, "debug-listen", "", "address to serve Go profiles (net/http/pprof) on, e.g. 127.0.0.1:6060 (empty: off)")
 	f.StringVar(&appMemory, "app-memory", "256M", "memory limit of apps that ask for none")
 	f.Float64Var(&cfg.AppCPUs, "app-cpus", 0.5, "CPU quota (cores) of apps that ask for none")
 	f.StringVar(&dbMemory, "db-memory", "256M", "memory limit of databases that ask for none")
