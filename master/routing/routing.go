@@ -56,6 +56,10 @@ type Config struct {
 	Certificates func(ctx context.Context) ([]proto.Certificate, error)
 	// Every is how often the tables are recomputed besides Kick (for node
 	// state, which changes without one); default 1s.
+	// Hold, if set, holds back route tables and zones while it returns true:
+	// proxies and DNS servers keep what they have (a master that has just
+	// started knows no instance yet).
+	Hold   func() bool
 	Every  time.Duration
 	Logger *slog.Logger
 }
@@ -230,6 +234,9 @@ func (r *Router) sync(ctx context.Context) error {
 	table, zone = r.table, r.zone
 	r.mu.Unlock()
 
+	if r.cfg.Hold != nil && r.cfg.Hold() {
+		return nil
+	}
 	for _, n := range proxies {
 		r.push(ctx, n, "table", table.Version, proto.PathRoutes, table)
 	}
