@@ -148,7 +148,17 @@ func (c *cluster) netnsAgent(w *wire, name, roles, token string) *proc {
 		stateDir := filepath.Join(c.dir, name)
 		t.Cleanup(func() {
 			// Inside the netns, where the node's CNI state and rules are.
-			if out, err := c.netnsDown(name, true); err != nil {
+			// containerd removes snapshots in its next garbage collection: on a
+			// busy machine, the namespace may need a few tries to be empty.
+			var out string
+			var err error
+			for try := 0; try < 4; try++ {
+				if out, err = c.netnsDown(name, true); err == nil {
+					break
+				}
+				time.Sleep(2 * time.Second)
+			}
+			if err != nil {
 				t.Logf("cleanup of netns node %s: %v\n%s", name, err, out)
 				cleanupNode(t, n, stateDir) // at least the containers and the namespace
 			}

@@ -46,7 +46,7 @@ func TestPartition(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out, errOut, code := c.gasper("", "app", "create", app, "--from", src, "--env", "GREETING="+app, "--memory", "64M", "--wait-timeout", "3m")
+			out, errOut, code := c.gasper("", "app", "create", app, "--from", src, "--env", "GREETING="+app, "--wait-timeout", "3m")
 			if code != 0 {
 				errs <- fmt.Sprintf("create %s: exit %d\n%s%s", app, code, out, errOut)
 			}
