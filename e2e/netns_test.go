@@ -26,6 +26,9 @@ import (
 // of a node's veth down cuts that node off; setting it up heals it.
 // containerd stays on the host (its socket is a file); the CNI bridge,
 // portmap rules and the containers' own namespaces live inside the node's netns.
+// The agent enters only the network namespace (nsenter --net), not a mount
+// namespace of its own as `ip netns exec` would make: the containers' network
+// namespaces it bind-mounts must be seen by runc, which runs on the host.
 
 // wire is the host side of the test's netns nodes.
 type wire struct {
@@ -48,11 +51,14 @@ func needNetns(t *testing.T) {
 	t.Helper()
 	needContainerd(t)
 	_, err := exec.LookPath("ip")
+	if err == nil {
+		_, err = exec.LookPath("nsenter")
+	}
 	if os.Geteuid() != 0 || err != nil {
 		if os.Getenv("CI") != "" {
-			t.Fatalf("netns tests need root and iproute2 (ip): euid %d, %v", os.Geteuid(), err)
+			t.Fatalf("netns tests need root, iproute2 (ip) and nsenter: euid %d, %v", os.Geteuid(), err)
 		}
-		t.Skip("netns tests need root and iproute2 (ip)")
+		t.Skip("netns tests need root, iproute2 (ip) and nsenter")
 	}
 }
 
@@ -175,7 +181,7 @@ func (c *cluster) netnsAgent(w *wire, name, roles, token string) *proc {
 		ipCmd(t, "-n", nn.netns, "link", "set", "eth0", "up")
 	}
 	n := c.nets[name]
-	args := []string{"netns", "exec", nn.netns, filepath.Join(bin, "gasper-agent"),
+	args := []string{"--net=/run/netns/" + nn.netns, filepath.Join(bin, "gasper-agent"),
 		"join", c.tunnel, "--roles", roles, "--advertise", nn.addr,
 		"--name", name, "--state-dir", filepath.Join(c.dir, name),
 		"--containerd-namespace", n.ns, "--bridge", n.bridge, "--subnet", n.subnet, "--log-format", "text"}
@@ -183,7 +189,7 @@ func (c *cluster) netnsAgent(w *wire, name, roles, token string) *proc {
 		args = append(args, "--token", token)
 	}
 	args = append(args, c.agentArgs...)
-	p := startCmd(t, filepath.Join(c.dir, name+".log"), "ip", args...)
+	p := startCmd(t, filepath.Join(c.dir, name+".log"), "nsenter", args...)
 	t.Cleanup(p.stop)
 	c.nodeProc[name] = p
 	return p
@@ -194,14 +200,14 @@ func (c *cluster) netnsAgent(w *wire, name, roles, token string) *proc {
 // namespace and bridge too.
 func (c *cluster) netnsDown(name string, purge bool) (string, error) {
 	nn, n := netnsNodes[c][name], c.nets[name]
-	args := []string{"netns", "exec", nn.netns, filepath.Join(bin, "gasper-agent"), "down",
+	args := []string{"--net=/run/netns/" + nn.netns, filepath.Join(bin, "gasper-agent"), "down",
 		"--state-dir", filepath.Join(c.dir, name), "--containerd-namespace", n.ns, "--bridge", n.bridge, "--subnet", n.subnet}
 	if purge {
 		args = append(args, "--purge")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "nsenter", args...).CombinedOutput()
 	return string(out), err
 }
 
@@ -216,7 +222,7 @@ func (c *cluster) link(name string, up bool) {
 }
 
 // startCmd starts a program that is not one of the built binaries (like
-// `ip netns exec`, which execs the agent in place: the pid is the agent's).
+// nsenter, which execs the agent in place: the pid is the agent's).
 func startCmd(t *testing.T, logPath, prog string, args ...string) *proc {
 	t.Helper()
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
