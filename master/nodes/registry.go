@@ -59,8 +59,9 @@ const persistEvery = 10 * time.Second
 
 // ReconnectSlack is what a node that was ready gets on top of the grace
 // after the master starts: its agent retries a lost master with a backoff of
-// up to 5s, so it may take that long to notice the master is back. Nodes
-// are not judged by heartbeats missed while the master itself was down.
+// up to 2s (and a connect timeout of 3s), so it may take that long to notice
+// the master is back. Nodes are not judged by heartbeats missed while the
+// master itself was down.
 const ReconnectSlack = 10 * time.Second
 
 // New loads the known nodes. A node the store says is ready gets the grace
