@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
@@ -206,6 +207,63 @@ func TestPartition(t *testing.T) {
 		}
 	})
 
+	// A partitioned node whose apps have nowhere to go: its instances leave
+	// the routes while it is down, its containers keep running, and the same
+	// instances serve again once it is back and ready.
+	t.Run("partition-no-room", func(t *testing.T) {
+		placement := c.appNodes()
+		victim := busiest(placement, nodes)
+		var stay []string
+		for app, n := range placement {
+			if n == victim {
+				stay = append(stay, app)
+			}
+		}
+		sort.Strings(stay)
+		for _, n := range nodes {
+			if n != victim {
+				c.ok("", "node", "cordon", n)
+				defer c.ok("", "node", "uncordon", n)
+			}
+		}
+		ids := map[string]string{}
+		for _, app := range stay {
+			ids[app] = c.instanceIDs(app)
+		}
+		c.link(victim, false)
+		cut := time.Now()
+		c.waitNode(victim, "down", 20*time.Second)
+		for _, app := range stay {
+			waitFor(t, 10*time.Second, app+" to leave the proxy's routes", func() bool {
+				out, _ := curl(t, proxy, "http://"+app+"."+domain+"/")
+				return strings.Contains(out, "has no healthy instance")
+			})
+			if a := c.schedApp(app); a.Status != "pending" || !strings.Contains(a.StatusReason, "cordoned") {
+				t.Errorf("%s while its node is cut off and the others cordoned: %s (%s); want pending, saying why", app, a.Status, a.StatusReason)
+			}
+		}
+		t.Logf("%s down; %v out of the routes %s after the cut", victim, stay, time.Since(cut).Round(100*time.Millisecond))
+		kept := runningApps(t, c, victim)
+		for _, app := range stay {
+			if kept[app] == 0 {
+				t.Errorf("the cut-off %s stopped %s by itself (running: %v)", victim, app, kept)
+			}
+		}
+		time.Sleep(time.Until(cut.Add(10 * time.Second)))
+		c.link(victim, true)
+		healed := time.Now()
+		for _, app := range stay {
+			waitFor(t, 30*time.Second, app+" to serve from "+victim+" again", func() bool { return serves(app) })
+		}
+		t.Logf("healed after 10s; %v serve again from %s %s after the heal", stay, victim, time.Since(healed).Round(100*time.Millisecond))
+		for _, app := range stay {
+			a := c.schedApp(app)
+			if got := c.instanceIDs(app); a.Status != "running" || a.NodeName != victim || got != ids[app] {
+				t.Errorf("%s after the heal: %s on %s, instances %s; want running, the same instance %s on %s", app, a.Status, a.NodeName, got, ids[app], victim)
+			}
+		}
+	})
+
 	// Master outage: no request fails, nobody is marked down, nothing moves.
 	t.Run("master-outage", func(t *testing.T) {
 		for _, kill := range []bool{false, true} {
@@ -267,6 +325,25 @@ func (c *cluster) appNodes() map[string]string {
 		m[app] = c.schedApp(app).NodeName
 	}
 	return m
+}
+
+// instanceIDs lists an app's instance ids.
+func (c *cluster) instanceIDs(app string) string {
+	c.t.Helper()
+	var a struct {
+		Instances []struct {
+			ID string `json:"id"`
+		} `json:"instances"`
+	}
+	if err := json.Unmarshal([]byte(c.ok("", "app", "info", app, "--json")), &a); err != nil {
+		c.t.Fatalf("app info --json: %v", err)
+	}
+	var ids []string
+	for _, in := range a.Instances {
+		ids = append(ids, in.ID)
+	}
+	sort.Strings(ids)
+	return strings.Join(ids, ",")
 }
 
 // busiest is the node with the most apps.
