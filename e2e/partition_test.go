@@ -257,6 +257,8 @@ func TestPartition(t *testing.T) {
 		}
 		t.Logf("healed after 10s; %v serve again from %s %s after the heal", stay, victim, time.Since(healed).Round(100*time.Millisecond))
 		for _, app := range stay {
+			// Its pending reason goes with the master's next look (every second).
+			waitFor(t, 5*time.Second, app+" to be running", func() bool { return c.schedApp(app).Status == "running" })
 			a := c.schedApp(app)
 			if got := c.instanceIDs(app); a.Status != "running" || a.NodeName != victim || got != ids[app] {
 				t.Errorf("%s after the heal: %s on %s, instances %s; want running, the same instance %s on %s", app, a.Status, a.NodeName, got, ids[app], victim)
