@@ -383,7 +383,7 @@ type overlap struct {
 func watchOverlap(t *testing.T, c *cluster, nodes, apps []string, done func() bool) overlap {
 	t.Helper()
 	start := time.Now()
-	first, last := map[string]time.Time{}, map[string]time.Time{}
+	last := map[string]time.Time{}
 	quietSince := time.Now()
 	for time.Since(start) < 60*time.Second {
 		count := map[string]int{}
@@ -401,9 +401,6 @@ func watchOverlap(t *testing.T, c *cluster, nodes, apps []string, done func() bo
 		for _, app := range apps {
 			if count[app] > limit {
 				dup = true
-				if first[app].IsZero() {
-					first[app] = now
-				}
 				last[app] = now
 			}
 		}

@@ -56,12 +56,13 @@ type Config struct {
 	Certificates func(ctx context.Context) ([]proto.Certificate, error)
 	// Every is how often the tables are recomputed besides Kick (for node
 	// state, which changes without one); default 1s.
+	Every  time.Duration
+	Logger *slog.Logger
+
 	// Hold, if set, holds back route tables and zones while it returns true:
 	// proxies and DNS servers keep what they have (a master that has just
 	// started knows no instance yet).
-	Hold   func() bool
-	Every  time.Duration
-	Logger *slog.Logger
+	Hold func() bool
 }
 
 // Router keeps proxies and DNS servers in step. Create it with New and run
