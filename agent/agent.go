@@ -63,7 +63,7 @@ type Config struct {
 	// ContainerdTimeout bounds the first connection to containerd; default 5s.
 	ContainerdTimeout time.Duration
 	// BackoffMin and BackoffMax bound the delay between reconnects to the
-	// master (exponential with full jitter); defaults 200ms and 5s.
+	// master (exponential with full jitter); defaults 200ms and 2s.
 	BackoffMin, BackoffMax time.Duration
 	// Bridge and Subnet are this node's container network (CNI bridge name,
 	// at most 15 characters, and its CIDR); each node on one machine needs
@@ -173,7 +173,7 @@ func (c *Config) Validate() error {
 		c.BackoffMin = 200 * time.Millisecond
 	}
 	if c.BackoffMax <= 0 {
-		c.BackoffMax = 5 * time.Second
+		c.BackoffMax = 2 * time.Second
 	}
 	if c.BackoffMax < c.BackoffMin {
 		return fmt.Errorf("the reconnect backoff maximum %v is below its minimum %v", c.BackoffMax, c.BackoffMin)

@@ -169,8 +169,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("make tunnel certificate: %w", err)
 	}
+	var onReturn func(nodeID string) // set once the services exist
 	reg, err := nodes.New(ctx, nodes.Config{
 		Store: st, CACertDER: ca.CertDER(), Interval: cfg.HeartbeatInterval, Grace: cfg.HeartbeatGrace, Logger: log,
+		OnReturn: func(nodeID string) { onReturn(nodeID) },
 	})
 	if err != nil {
 		return err
@@ -233,6 +235,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	router, err = routing.New(routing.Config{Apps: appsvc, Records: dbsvc.Records, Nodes: reg, Tunnel: tun, Domain: cfg.Domain,
 		TTL: uint32(cfg.DNSTTL / time.Second), CA: cloudCA, MasterHost: advHost, ACME: acme, Logger: log,
+		Hold: warmingUp(ctx, reg, appsvc, cfg.HeartbeatGrace),
 		Certificates: func(ctx context.Context) ([]proto.Certificate, error) {
 			cs, err := st.Certificates(ctx)
 			out := make([]proto.Certificate, 0, len(cs))
@@ -248,6 +251,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	onReturn = func(nodeID string) { rejoin(ctx, reg, appsvc, router, log, nodeID) }
 	apiServer := httpapi.New(httpapi.Config{
 		Store: st, Signer: signer, Nodes: reg, Apps: appsvc, DBs: dbsvc, Remote: remotes, Tunnel: tun, TunnelAddr: cfg.TunnelAdvertise, CloudCA: cloudCA.CertPEM(), Box: box,
 		AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, JoinTokenTTL: cfg.JoinTokenTTL,

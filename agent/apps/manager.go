@@ -52,6 +52,11 @@ type Config struct {
 	// one stops; default 5s.
 	Drain  time.Duration
 	Logger *slog.Logger
+
+	// SavedWait is how long an agent that starts with a saved desired set
+	// waits for the master's current one before it starts instances from
+	// the saved set; default 5s (the master's default heartbeat grace).
+	SavedWait time.Duration
 }
 
 // Manager runs the app role. Create it with New, register its routes and
@@ -68,6 +73,7 @@ type Manager struct {
 	wake    chan struct{}
 	changed bool       // an instance changed state: report at once
 	buildMu sync.Mutex // one build at a time: builds are heavy on small nodes
+	startup            // the saved desired set waits for the master's
 }
 
 // tracked is what the manager remembers of a container between passes.
@@ -105,6 +111,7 @@ func New(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.startup = newStartup(ok)
 	if ok {
 		m.desired = map[string]proto.AppSpec{}
 		for _, s := range st.Desired {
@@ -161,12 +168,14 @@ func (m *Manager) handleDesired(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "keep desired apps: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
+	m.masterSpoke()
 	m.poke()
 	w.WriteHeader(http.StatusNoContent)
 }
 
 // Run converges and reports until ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
+	m.awaitMaster(ctx)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	lastReport := time.Time{}

@@ -56,7 +56,9 @@ type Config struct {
 	// its round-trip time.
 	OnHeartbeat func(rtt time.Duration, ack proto.HeartbeatAck)
 	// BackoffMin and BackoffMax bound the delay between connection attempts
-	// (exponential with full jitter); defaults 200ms and 5s.
+	// (exponential with full jitter); defaults 200ms and 2s. The maximum is
+	// also how long a node takes, at worst, to notice that the master (or its
+	// link) is back.
 	BackoffMin, BackoffMax time.Duration
 	// DialTimeout bounds the TCP connect plus TLS and Hello/Welcome; default
 	// 10s.
@@ -86,6 +88,9 @@ type Client struct {
 
 var errNotConnected = errors.New("not connected to the master")
 
+// connectTimeout bounds the TCP connect to the master.
+const connectTimeout = 3 * time.Second
+
 // NewClient checks cfg, fills in defaults and returns a Client.
 func NewClient(cfg Config) (*Client, error) {
 	if cfg.Master == "" {
@@ -101,7 +106,7 @@ func NewClient(cfg Config) (*Client, error) {
 		cfg.BackoffMin = 200 * time.Millisecond
 	}
 	if cfg.BackoffMax <= 0 {
-		cfg.BackoffMax = 5 * time.Second
+		cfg.BackoffMax = 2 * time.Second
 	}
 	cfg.BackoffMax = max(cfg.BackoffMax, cfg.BackoffMin)
 	if cfg.DialTimeout <= 0 {
@@ -334,7 +339,10 @@ func (c *Client) dial(ctx context.Context, id Identity, joined bool) (*tls.Conn,
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
 	defer cancel()
-	d := net.Dialer{KeepAlive: 15 * time.Second}
+	// The TCP connect gets less than the whole dial: a SYN sent while the
+	// link was down is retried by the kernel only after 1, 2, 4... s, so a
+	// healed link is noticed sooner by a fresh attempt.
+	d := net.Dialer{KeepAlive: 15 * time.Second, Timeout: connectTimeout}
 	raw, err := d.DialContext(ctx, "tcp", c.cfg.Master)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("dialing the master: %w", err)

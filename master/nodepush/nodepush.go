@@ -127,3 +127,12 @@ func (p *Pusher) push(ctx context.Context, nodeID string) error {
 	}
 	return nil
 }
+
+// Push pushes nodeID's desired set now and returns once its agent has taken
+// it (or could not). Unlike Kick, a node that is not connected is an error.
+func (p *Pusher) Push(ctx context.Context, nodeID string) error {
+	if _, ok := p.cfg.Tunnel.Client(nodeID); !ok {
+		return fmt.Errorf("node %s is not connected", nodeID)
+	}
+	return p.push(ctx, nodeID)
+}

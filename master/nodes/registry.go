@@ -28,6 +28,11 @@ type Config struct {
 	Grace time.Duration
 	// Logger receives state changes.
 	Logger *slog.Logger
+	// OnReturn, if set, is called (in its own goroutine) when a down node is
+	// heard from again. The node stays down until Ready is called for it:
+	// whoever is told must first make it stop what now runs elsewhere. Unset,
+	// a returning node is ready at once.
+	OnReturn func(nodeID string)
 }
 
 // Registry tracks nodes. It is safe for concurrent use.
@@ -45,13 +50,23 @@ type live struct {
 	lastSeen  time.Time
 	saved     time.Time // lastSeen as last written to the store
 	usage     api.NodeUsage
+	returning bool      // down, heard from again, OnReturn running
+	notBefore time.Time // not marked down before then (the master just started)
 }
 
 // persistEvery bounds how stale a node's last-seen time in the store may be.
 const persistEvery = 10 * time.Second
 
-// New loads the known nodes. A node the store says is ready gets a full grace
-// from now to reconnect, so a master restart does not mark the cluster down.
+// ReconnectSlack is what a node that was ready gets on top of the grace
+// after the master starts: its agent retries a lost master with a backoff of
+// up to 2s (and a connect timeout of 3s), so it may take that long to notice
+// the master is back. Nodes are not judged by heartbeats missed while the
+// master itself was down.
+const ReconnectSlack = 10 * time.Second
+
+// New loads the known nodes. A node the store says is ready gets the grace
+// plus ReconnectSlack from now to reconnect, so a master restart does not
+// mark the cluster down.
 func New(ctx context.Context, cfg Config) (*Registry, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -63,7 +78,7 @@ func New(ctx context.Context, cfg Config) (*Registry, error) {
 	}
 	start := time.Now()
 	for _, n := range ns {
-		l := &live{state: n.State, lastSeen: start}
+		l := &live{state: n.State, lastSeen: start, notBefore: start.Add(cfg.Grace + ReconnectSlack)}
 		if n.LastSeen != nil {
 			l.saved = *n.LastSeen
 			if n.State == api.NodeDown {
@@ -203,11 +218,22 @@ func (r *Registry) heard(nodeID string, usage *api.NodeUsage) string {
 		return ""
 	}
 	now := time.Now()
-	l.lastSeen = now
+	l.lastSeen, l.notBefore = now, time.Time{}
 	if usage != nil {
 		l.usage = *usage
 	}
 	back := l.state == api.NodeDown
+	if back && r.cfg.OnReturn != nil {
+		// Not ready yet: first it must be told what moved away.
+		tell := !l.returning
+		l.returning = true
+		r.mu.Unlock()
+		if tell {
+			r.log.Info("down node is back; telling it what moved away before it is ready", "node", nodeID)
+			go r.cfg.OnReturn(nodeID)
+		}
+		return api.NodeDown
+	}
 	if back {
 		l.state = api.NodeReady
 		l.saved = now
@@ -215,15 +241,45 @@ func (r *Registry) heard(nodeID string, usage *api.NodeUsage) string {
 	state := l.state
 	r.mu.Unlock()
 	if back {
-		r.log.Info("node is back", "node", nodeID)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := r.cfg.Store.SetNodeState(ctx, nodeID, api.NodeReady, now); err != nil {
-			r.log.Error("record node state", "node", nodeID, "err", err)
-		}
-		r.cfg.Store.Audit(ctx, "system", "node.ready", nodeID, "")
+		r.markedReady(nodeID, now)
 	}
 	return state
+}
+
+func (r *Registry) markedReady(nodeID string, now time.Time) {
+	r.log.Info("node is back", "node", nodeID)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.cfg.Store.SetNodeState(ctx, nodeID, api.NodeReady, now); err != nil {
+		r.log.Error("record node state", "node", nodeID, "err", err)
+	}
+	r.cfg.Store.Audit(ctx, "system", "node.ready", nodeID, "")
+}
+
+// Returning reports whether a down node has been heard from again and waits
+// for Ready (see Config.OnReturn). It stops returning when it falls silent
+// for the grace again.
+func (r *Registry) Returning(nodeID string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l := r.live[nodeID]
+	return l != nil && l.returning
+}
+
+// Ready makes a returning node ready. It reports false if the node is not
+// returning (it fell silent again, or was removed).
+func (r *Registry) Ready(nodeID string) bool {
+	r.mu.Lock()
+	l := r.live[nodeID]
+	if l == nil || !l.returning {
+		r.mu.Unlock()
+		return false
+	}
+	now := time.Now()
+	l.returning, l.state, l.saved = false, api.NodeReady, now
+	r.mu.Unlock()
+	r.markedReady(nodeID, now)
+	return true
 }
 
 // IssueJoinToken creates a join token valid for ttl.
@@ -286,7 +342,10 @@ func (r *Registry) check(ctx context.Context, flush bool) {
 	touch := map[string]time.Time{}
 	r.mu.Lock()
 	for id, l := range r.live {
-		if l.state != api.NodeDown && now.Sub(l.lastSeen) > r.cfg.Grace {
+		if l.returning && now.Sub(l.lastSeen) > r.cfg.Grace {
+			l.returning = false // silent again: its next contact starts over
+		}
+		if l.state != api.NodeDown && now.Sub(l.lastSeen) > r.cfg.Grace && now.After(l.notBefore) {
 			l.state = api.NodeDown
 			down = append(down, id)
 			continue

@@ -58,6 +58,11 @@ type Config struct {
 	// state, which changes without one); default 1s.
 	Every  time.Duration
 	Logger *slog.Logger
+
+	// Hold, if set, holds back route tables and zones while it returns true:
+	// proxies and DNS servers keep what they have (a master that has just
+	// started knows no instance yet).
+	Hold func() bool
 }
 
 // Router keeps proxies and DNS servers in step. Create it with New and run
@@ -230,6 +235,9 @@ func (r *Router) sync(ctx context.Context) error {
 	table, zone = r.table, r.zone
 	r.mu.Unlock()
 
+	if r.cfg.Hold != nil && r.cfg.Hold() {
+		return nil
+	}
 	for _, n := range proxies {
 		r.push(ctx, n, "table", table.Version, proto.PathRoutes, table)
 	}

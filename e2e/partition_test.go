@@ -1,0 +1,423 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// partitionApps are the six apps of TestPartition.
+var partitionApps = []string{"pa", "pb", "pc", "pd", "pe", "pf"}
+
+// TestPartition is issue 7's acceptance for failures, on three app nodes in
+// network namespaces and one host node with the proxy and DNS, six apps, and
+// a steady request loop per app through the proxy:
+//   - failover: a node's machine dies (agent SIGKILLed, containers stopped):
+//     every app serves again; the time per app is logged. When the node comes
+//     back, it runs nothing of what moved away. GASPER_E2E_FAILOVER_RUNS=5
+//     repeats it (the issue's median of 5).
+//   - partition: a node's link is cut for 30s, then healed: no app runs on
+//     two nodes for more than a few seconds after the heal, none is lost.
+//   - master outage: the master is stopped (SIGTERM, then SIGKILL) for 10s:
+//     no request fails, no node is marked down, no app moves.
+func TestPartition(t *testing.T) {
+	needNetns(t)
+	c, w := newNetnsCluster(t)
+	c.login()
+	tok := c.joinToken()
+	c.agentRoles("edge", "127.0.0.2", tok, "proxy,dns")
+	nodes := []string{"pn1", "pn2", "pn3"}
+	for _, n := range nodes {
+		c.netnsAgent(w, n, "app", tok)
+	}
+	for _, n := range append([]string{"edge"}, nodes...) {
+		c.waitNode(n, "ready", 30*time.Second)
+	}
+	proxy := c.nets["edge"].http
+	src := copyExample(t, "static")
+	var wg sync.WaitGroup
+	errs := make(chan string, len(partitionApps))
+	for _, app := range partitionApps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, errOut, code := c.gasper("", "app", "create", app, "--from", src, "--env", "GREETING="+app, "--wait-timeout", "3m")
+			if code != 0 {
+				errs <- fmt.Sprintf("create %s: exit %d\n%s%s", app, code, out, errOut)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
+	}
+	serves := func(app string) bool {
+		out, _ := curl(t, proxy, "http://"+app+"."+domain+"/")
+		return strings.Contains(out, "hello="+app)
+	}
+	for _, app := range partitionApps {
+		waitFor(t, 30*time.Second, "the proxy to route "+app, func() bool { return serves(app) })
+	}
+	placement := c.appNodes()
+	t.Logf("placement: %v", placement)
+
+	loops := map[string]*loop{}
+	for _, app := range partitionApps {
+		loops[app] = startLoop(t, proxy, "http://"+app+"."+domain+"/", "hello="+app, 1)
+	}
+	defer func() {
+		for _, l := range loops {
+			l.end()
+		}
+	}()
+	failed := func() map[string]int64 {
+		m := map[string]int64{}
+		for app, l := range loops {
+			m[app] = l.failed.Load()
+		}
+		return m
+	}
+
+	// Failover: the machine of the node with the most apps dies.
+	runs := 1
+	if s := os.Getenv("GASPER_E2E_FAILOVER_RUNS"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n > 0 {
+			runs = n
+		}
+	}
+	var all []time.Duration
+	for round := 1; round <= runs; round++ {
+		placement := c.appNodes()
+		victim := busiest(placement, nodes)
+		var moved []string
+		for app, n := range placement {
+			if n == victim {
+				moved = append(moved, app)
+			}
+		}
+		sort.Strings(moved)
+		before := failed()
+		c.nodeProc[victim].kill()
+		killed := time.Now()
+		if out, err := c.netnsDown(victim, false); err != nil {
+			t.Fatalf("stopping %s's containers: %v\n%s", victim, err, out)
+		}
+		times := map[string]time.Duration{}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, app := range moved {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				deadline := time.Now().Add(2 * time.Minute)
+				for !serves(app) {
+					if time.Now().After(deadline) {
+						return
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+				mu.Lock()
+				times[app] = time.Since(killed)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		for _, app := range moved {
+			if _, ok := times[app]; !ok {
+				t.Fatalf("round %d: %s did not serve again within 2m after %s died", round, app, victim)
+			}
+			all = append(all, times[app])
+		}
+		after := failed()
+		for _, app := range partitionApps {
+			if placement[app] != victim && after[app] != before[app] {
+				t.Errorf("round %d: %s (on %s, not on the dead %s) had %d failed requests", round, app, placement[app], victim, after[app]-before[app])
+			}
+		}
+		t.Logf("round %d: %s died; serving again after %v", round, victim, roundTimes(moved, times))
+
+		// The machine comes back: the agent starts with its saved desired
+		// set, which still has the apps that moved away. It must not run them.
+		returned := time.Now()
+		c.netnsAgent(w, victim, "app", "")
+		ran := watchOverlap(t, c, []string{victim}, moved, func() bool {
+			return c.nodes()[victim].State == "ready" && time.Since(returned) > 8*time.Second
+		})
+		t.Logf("round %d: %s back; moved apps ran there for %s after its agent started (%v)", round, victim, ran.longest.Round(10*time.Millisecond), ran.apps)
+		if ran.longest > 3*time.Second {
+			t.Errorf("round %d: the returning %s ran moved apps for %s", round, victim, ran.longest)
+		}
+		for _, app := range partitionApps {
+			waitFor(t, time.Minute, app+" to serve after the round", func() bool { return serves(app) })
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	t.Logf("failure to serving again (interval %s, grace %s), %d apps in %d runs: median %s, all %v",
+		c.interval, c.grace, len(all), runs, all[len(all)/2].Round(100*time.Millisecond), all)
+
+	// Partition: the node with the most apps is cut off for 30s.
+	t.Run("partition", func(t *testing.T) {
+		placement := c.appNodes()
+		victim := busiest(placement, nodes)
+		var moved []string
+		for app, n := range placement {
+			if n == victim {
+				moved = append(moved, app)
+			}
+		}
+		c.link(victim, false)
+		cut := time.Now()
+		c.waitNode(victim, "down", 20*time.Second)
+		t.Logf("%s down %s after the cut", victim, time.Since(cut).Round(100*time.Millisecond))
+		for _, app := range moved {
+			waitFor(t, 2*time.Minute, app+" to serve from another node", func() bool {
+				a := c.schedApp(app)
+				return a.NodeName != victim && a.instanceNodes() == a.NodeName && serves(app)
+			})
+		}
+		t.Logf("moved apps %v serve again %s after the cut", moved, time.Since(cut).Round(100*time.Millisecond))
+		// Cut off, the node keeps its containers: nobody told it otherwise.
+		kept := runningApps(t, c, victim)
+		for _, app := range moved {
+			if kept[app] == 0 {
+				t.Errorf("the cut-off %s stopped %s by itself (running: %v)", victim, app, kept)
+			}
+		}
+		time.Sleep(time.Until(cut.Add(30 * time.Second)))
+		c.link(victim, true)
+		ran := watchOverlap(t, c, nodes, partitionApps, func() bool {
+			return c.nodes()[victim].State == "ready"
+		})
+		t.Logf("healed after 30s; %s ready again; apps on two nodes for at most %s after the heal (%v)", victim, ran.longest.Round(10*time.Millisecond), ran.apps)
+		if ran.longest > 10*time.Second {
+			t.Errorf("after the heal, apps ran on two nodes for %s", ran.longest)
+		}
+		for _, app := range partitionApps {
+			waitFor(t, time.Minute, app+" to serve after the heal", func() bool { return serves(app) })
+			if a := c.schedApp(app); len(a.Instances) != 1 || a.Status != "running" {
+				t.Errorf("%s after the heal: %+v; want one running instance", app, a)
+			}
+		}
+	})
+
+	// A partitioned node whose apps have nowhere to go: its instances leave
+	// the routes while it is down, its containers keep running, and the same
+	// instances serve again once it is back and ready.
+	t.Run("partition-no-room", func(t *testing.T) {
+		placement := c.appNodes()
+		victim := busiest(placement, nodes)
+		var stay []string
+		for app, n := range placement {
+			if n == victim {
+				stay = append(stay, app)
+			}
+		}
+		sort.Strings(stay)
+		for _, n := range nodes {
+			if n != victim {
+				c.ok("", "node", "cordon", n)
+				defer c.ok("", "node", "uncordon", n)
+			}
+		}
+		ids := map[string]string{}
+		for _, app := range stay {
+			ids[app] = c.instanceIDs(app)
+		}
+		c.link(victim, false)
+		cut := time.Now()
+		c.waitNode(victim, "down", 20*time.Second)
+		for _, app := range stay {
+			waitFor(t, 10*time.Second, app+" to leave the proxy's routes", func() bool {
+				out, _ := curl(t, proxy, "http://"+app+"."+domain+"/")
+				return strings.Contains(out, "has no healthy instance")
+			})
+			if a := c.schedApp(app); a.Status != "pending" || !strings.Contains(a.StatusReason, "cordoned") {
+				t.Errorf("%s while its node is cut off and the others cordoned: %s (%s); want pending, saying why", app, a.Status, a.StatusReason)
+			}
+		}
+		t.Logf("%s down; %v out of the routes %s after the cut", victim, stay, time.Since(cut).Round(100*time.Millisecond))
+		kept := runningApps(t, c, victim)
+		for _, app := range stay {
+			if kept[app] == 0 {
+				t.Errorf("the cut-off %s stopped %s by itself (running: %v)", victim, app, kept)
+			}
+		}
+		time.Sleep(time.Until(cut.Add(10 * time.Second)))
+		c.link(victim, true)
+		healed := time.Now()
+		for _, app := range stay {
+			waitFor(t, 30*time.Second, app+" to serve from "+victim+" again", func() bool { return serves(app) })
+		}
+		t.Logf("healed after 10s; %v serve again from %s %s after the heal", stay, victim, time.Since(healed).Round(100*time.Millisecond))
+		for _, app := range stay {
+			// Its pending reason goes with the master's next look (every second).
+			waitFor(t, 5*time.Second, app+" to be running", func() bool { return c.schedApp(app).Status == "running" })
+			a := c.schedApp(app)
+			if got := c.instanceIDs(app); a.Status != "running" || a.NodeName != victim || got != ids[app] {
+				t.Errorf("%s after the heal: %s on %s, instances %s; want running, the same instance %s on %s", app, a.Status, a.NodeName, got, ids[app], victim)
+			}
+		}
+	})
+
+	// Master outage: no request fails, nobody is marked down, nothing moves.
+	t.Run("master-outage", func(t *testing.T) {
+		for _, kill := range []bool{false, true} {
+			how := "SIGTERM"
+			if kill {
+				how = "SIGKILL"
+			}
+			placement := c.appNodes()
+			downsBefore := strings.Count(c.master.logText(), "node is down")
+			before := failed()
+			var okBefore int64
+			for _, l := range loops {
+				okBefore += l.ok.Load()
+			}
+			if kill {
+				c.master.kill()
+			} else {
+				c.master.stop()
+			}
+			time.Sleep(10 * time.Second)
+			c.startMaster()
+			restarted := time.Now()
+			for time.Since(restarted) < 10*time.Second {
+				for n, v := range c.nodes() {
+					if v.State != "ready" {
+						t.Errorf("%s: %s is %s %s after the master restarted", how, n, v.State, time.Since(restarted).Round(100*time.Millisecond))
+					}
+				}
+				time.Sleep(500 * time.Millisecond)
+			}
+			after := failed()
+			var okAfter, lost int64
+			for app, l := range loops {
+				okAfter += l.ok.Load()
+				lost += after[app] - before[app]
+			}
+			t.Logf("master %s, down 10s, watched 10s after: %d requests ok, %d failed", how, okAfter-okBefore, lost)
+			if lost > 0 {
+				for app := range loops {
+					if after[app] != before[app] {
+						t.Errorf("%s: %s had %d failed requests (first failure ever: %v)", how, app, after[app]-before[app], loops[app].first.Load())
+					}
+				}
+			}
+			if got := c.appNodes(); fmt.Sprint(got) != fmt.Sprint(placement) {
+				t.Errorf("%s: apps moved: %v, was %v", how, got, placement)
+			}
+			if d := strings.Count(c.master.logText(), "node is down") - downsBefore; d > 0 {
+				t.Errorf("%s: the restarted master marked %d nodes down", how, d)
+			}
+		}
+	})
+}
+
+// appNodes maps each of partitionApps to its node.
+func (c *cluster) appNodes() map[string]string {
+	m := map[string]string{}
+	for _, app := range partitionApps {
+		m[app] = c.schedApp(app).NodeName
+	}
+	return m
+}
+
+// instanceIDs lists an app's instance ids.
+func (c *cluster) instanceIDs(app string) string {
+	c.t.Helper()
+	var a struct {
+		Instances []struct {
+			ID string `json:"id"`
+		} `json:"instances"`
+	}
+	if err := json.Unmarshal([]byte(c.ok("", "app", "info", app, "--json")), &a); err != nil {
+		c.t.Fatalf("app info --json: %v", err)
+	}
+	var ids []string
+	for _, in := range a.Instances {
+		ids = append(ids, in.ID)
+	}
+	sort.Strings(ids)
+	return strings.Join(ids, ",")
+}
+
+// busiest is the node with the most apps.
+func busiest(placement map[string]string, nodes []string) string {
+	count := map[string]int{}
+	for _, n := range placement {
+		count[n]++
+	}
+	best := nodes[0]
+	for _, n := range nodes {
+		if count[n] > count[best] {
+			best = n
+		}
+	}
+	return best
+}
+
+func roundTimes(apps []string, times map[string]time.Duration) string {
+	var parts []string
+	for _, app := range apps {
+		parts = append(parts, fmt.Sprintf("%s %s", app, times[app].Round(100*time.Millisecond)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// overlap is how long apps ran where they should not.
+type overlap struct {
+	longest time.Duration
+	apps    map[string]time.Duration
+}
+
+// watchOverlap polls the running containers of nodes until done holds and
+// nothing ran twice for 3s (at most 60s). With one node, it measures how long
+// apps ran there at all; with several, how long an app ran on more than one.
+func watchOverlap(t *testing.T, c *cluster, nodes, apps []string, done func() bool) overlap {
+	t.Helper()
+	start := time.Now()
+	last := map[string]time.Time{}
+	quietSince := time.Now()
+	for time.Since(start) < 60*time.Second {
+		count := map[string]int{}
+		for _, n := range nodes {
+			for app, k := range runningApps(t, c, n) {
+				count[app] += min(k, 1)
+			}
+		}
+		now := time.Now()
+		limit := 1
+		if len(nodes) == 1 {
+			limit = 0
+		}
+		dup := false
+		for _, app := range apps {
+			if count[app] > limit {
+				dup = true
+				last[app] = now
+			}
+		}
+		if dup {
+			quietSince = now
+		}
+		if time.Since(quietSince) > 3*time.Second && done() {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	o := overlap{apps: map[string]time.Duration{}}
+	for app, l := range last {
+		// From the start of the watch: the overlap began before it.
+		d := l.Sub(start)
+		o.apps[app] = d
+		o.longest = max(o.longest, d)
+	}
+	return o
+}
