@@ -74,6 +74,13 @@ func (f *Fake) PutApp(a api.App, releases ...api.Release) {
 	if a.Replicas == 0 && a.Status != api.AppStopped {
 		a.Replicas = 1 // as the master makes them
 	}
+	if a.Running == 0 {
+		for _, in := range a.Instances {
+			if in.Release == a.Release && in.State == "healthy" {
+				a.Running++
+			}
+		}
+	}
 	f.state.apps[a.Name] = &a
 	f.state.rels[a.Name] = releases
 }
