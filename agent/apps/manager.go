@@ -382,7 +382,8 @@ func (m *Manager) retire(ctx context.Context, id string) {
 
 func (m *Manager) startNew(ctx context.Context, spec proto.AppSpec, hash string) (container.Status, error) {
 	id := containerID(spec.App, spec.Release)
-	env := append([]string{"PORT=" + strconv.Itoa(spec.Port)}, spec.Env...)
+	// GASPER_INSTANCE tells an instance apart from the app's other replicas.
+	env := append([]string{"PORT=" + strconv.Itoa(spec.Port), "GASPER_INSTANCE=" + id}, spec.Env...)
 	err := m.cfg.Driver.Create(ctx, container.Spec{
 		ID: id, Image: spec.Image, Args: []string{"sh", "-c", spec.StartCmd}, Env: env, WorkDir: "/app",
 		Labels:      map[string]string{labelApp: spec.App, labelRelease: strconv.Itoa(spec.Release), labelSpec: hash},
