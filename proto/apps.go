@@ -131,5 +131,5 @@ type StatusReport struct {
 	// Images are the app images built on the node, by app: the master
 	// places a replica only where its release's image is, building it there
 	// first otherwise. Absent from older agents.
-	Images map[string][]string `json:"images,omitempty"`
+	Images map[string][]string `json:"images"`
 }

@@ -258,10 +258,12 @@ func (s *Service) schedule(ctx context.Context) {
 				continue
 			}
 		}
-		if r, ok := s.waiting(ctx, a.Name); ok && wasPending && slices.ContainsFunc(a.Nodes, func(id string) bool { return ready(byID[id]) }) {
-			bl := s.startLog(a.Name, r.Number)
-			go s.build(a.Name, r, bl) // a new release that waited for room
-			continue
+		if wasPending && slices.ContainsFunc(a.Nodes, func(id string) bool { return ready(byID[id]) }) {
+			if r, ok := s.waiting(ctx, a.Name); ok {
+				bl := s.startLog(a.Name, r.Number)
+				go s.build(a.Name, r, bl) // a new release that waited for room
+				continue
+			}
 		}
 		s.ensureImages(ctx, a, byID)
 	}
@@ -316,11 +318,9 @@ func (s *Service) ensureImages(ctx context.Context, a store.App, byID map[string
 			continue
 		}
 		if image == "" {
-			r, err := s.cfg.Store.Release(ctx, a.Name, a.Release)
-			if err != nil || r.Status != api.ReleaseReady || r.Source == "" {
+			if image = s.imageOf(ctx, a.Name, a.Release); image == "" {
 				return
 			}
-			image = r.Image
 		}
 		has, known := s.hasImage(id, a.Name, image)
 		if has || !known {
@@ -339,6 +339,26 @@ func (s *Service) ensureImages(ctx context.Context, a store.App, byID map[string
 			go s.replicate(a.Name, a.Release, byID[id], key)
 		}
 	}
+}
+
+// imageOf returns the image of a ready release that has a source to build
+// it from ("" otherwise). Ready releases do not change, so it is kept.
+func (s *Service) imageOf(ctx context.Context, app string, n int) string {
+	key := fmt.Sprintf("%s/%d", app, n)
+	s.mu.Lock()
+	img, ok := s.images[key]
+	s.mu.Unlock()
+	if ok {
+		return img
+	}
+	r, err := s.cfg.Store.Release(ctx, app, n)
+	if err != nil || r.Status != api.ReleaseReady || r.Source == "" {
+		return ""
+	}
+	s.mu.Lock()
+	s.images[key] = r.Image
+	s.mu.Unlock()
+	return r.Image
 }
 
 // hasImage tells whether a node has an app's image, as far as its reports

@@ -88,6 +88,7 @@ type Service struct {
 	building map[string]bool                // "node image": a replica's image builds there
 	retry    map[string]backoff             // "node image": its last build failed
 	built    map[string]map[string][]string // node -> app -> images built there by this master, until its report says
+	images   map[string]string              // "app/release" -> image, of ready releases
 	down     string                         // the down nodes at the last schedule, to notice changes
 }
 
@@ -107,7 +108,7 @@ func New(cfg Config) *Service {
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger.With("component", "apps"), ctx: context.Background(),
 		builds: map[string]*buildLog{}, reports: map[string]proto.StatusReport{},
-		keep: map[string]map[string]int{}, building: map[string]bool{}, retry: map[string]backoff{}, built: map[string]map[string][]string{}}
+		keep: map[string]map[string]int{}, building: map[string]bool{}, retry: map[string]backoff{}, built: map[string]map[string][]string{}, images: map[string]string{}}
 	s.pusher = nodepush.New(nodepush.Config{What: "apps", Path: proto.PathApps, Tunnel: cfg.Tunnel, Logger: s.log,
 		Desired: func(ctx context.Context, nodeID string) (any, error) { return s.Desired(ctx, nodeID) }})
 	return s
