@@ -91,17 +91,30 @@ func TestReplicas(t *testing.T) {
 	}
 	t.Logf("scale 2 -> 3: all 3 healthy after %s (the third node built the image first)", scaleUp.Round(100*time.Millisecond))
 	waitFor(t, 20*time.Second, "the proxy to answer from all 3 replicas", func() bool { return len(answering(t, proxy, url, 15)) == 3 })
+	// An env change and a restart roll every replica.
+	c.ok("", "app", "env", "set", "echo", "ROLLED=1", "--wait-timeout", "3m")
+	c.ok("", "app", "restart", "echo", "--wait", "--wait-timeout", "3m")
+	a = c.schedApp("echo")
+	ids, on = a.healthy()
+	if len(ids) != 3 || len(slices.Compact(on)) != 3 || a.Release != 2 {
+		t.Fatalf("echo after env set and restart: %+v; want 3 healthy instances of release 2 on 3 nodes", a)
+	}
+	for _, in := range a.Instances {
+		if in.Release != 2 {
+			t.Fatalf("instance %s runs release %d after the env change, want 2", in.ID, in.Release)
+		}
+	}
 	c.ok("", "app", "scale", "echo", "1", "--wait-timeout", "2m")
 	if a = c.schedApp("echo"); len(a.Instances) != 1 || a.Status != "running" {
 		t.Fatalf("echo at 1 replica: %+v", a)
 	}
 	began = time.Now()
 	c.ok("", "app", "scale", "echo", "3", "--wait-timeout", "5m")
-	t.Logf("scale 1 -> 3: all 3 healthy after %s (images already on the nodes)", time.Since(began).Round(100*time.Millisecond))
+	t.Logf("scale 1 -> 3: all 3 healthy after %s (the 2 nodes that had let the image go built it again, in parallel)", time.Since(began).Round(100*time.Millisecond))
 	c.ok("", "app", "scale", "echo", "1", "--wait-timeout", "2m")
 	time.Sleep(2 * time.Second) // requests after the scaling count too
 	ok, failed := l.end()
-	t.Logf("scaling 2 -> 3 -> 1 -> 3 -> 1 under load: %d ok, %d failed", ok, failed)
+	t.Logf("scaling 2 -> 3, env change, restart, 3 -> 1 -> 3 -> 1 under load: %d ok, %d failed", ok, failed)
 	if failed > 0 || ok < 20 {
 		t.Fatalf("scaling under load: %d ok, %d failed (first: %v)", ok, failed, l.first.Load())
 	}
