@@ -78,6 +78,14 @@ func TestReplicas(t *testing.T) {
 		seen := answering(t, proxy, url, 10)
 		return len(seen) == 2 && seen[ids[0]] && seen[ids[1]]
 	})
+	// APP.N (ssh web.2@..., exec --instance 2) is the Nth instance as app
+	// info lists them, whichever node it is on.
+	for n, in := range a.Instances {
+		out := c.ok("", "app", "exec", "echo", "--instance", fmt.Sprint(n+1), "--", "sh", "-c", "echo $GASPER_INSTANCE")
+		if strings.TrimSpace(out) != in.ID {
+			t.Errorf("exec --instance %d ran in %q, want %s (on %s)", n+1, strings.TrimSpace(out), in.ID, in.NodeName)
+		}
+	}
 
 	// 2 -> 3 -> 1 under a steady request loop: no request fails.
 	l := startLoop(t, proxy, url, "instance=", 2)
@@ -92,7 +100,16 @@ func TestReplicas(t *testing.T) {
 	t.Logf("scale 2 -> 3: all 3 healthy after %s (the third node built the image first)", scaleUp.Round(100*time.Millisecond))
 	waitFor(t, 20*time.Second, "the proxy to answer from all 3 replicas", func() bool { return len(answering(t, proxy, url, 15)) == 3 })
 	// An env change and a restart roll every replica.
-	c.ok("", "app", "env", "set", "echo", "ROLLED=1", "--wait-timeout", "3m")
+	c.ok("", "app", "env", "set", "echo", "ROLLED=1")
+	waitFor(t, 3*time.Minute, "every replica to run release 2", func() bool {
+		a := c.schedApp("echo")
+		for _, in := range a.Instances {
+			if in.Release != 2 || in.State != "healthy" {
+				return false
+			}
+		}
+		return a.Status == "running" && len(a.Instances) == 3
+	})
 	c.ok("", "app", "restart", "echo", "--wait", "--wait-timeout", "3m")
 	a = c.schedApp("echo")
 	ids, on = a.healthy()
