@@ -242,10 +242,12 @@ func (m *Manager) reconcile(ctx context.Context) {
 	m.mu.Lock()
 	var gone []string
 	for app := range m.dropped {
-		if _, ok := desired[app]; !ok && len(byApp[app]) == 0 {
-			gone = append(gone, app)
+		if _, ok := desired[app]; ok {
+			delete(m.dropped, app)
+		} else if len(byApp[app]) == 0 {
+			gone = append(gone, app) // its containers are gone: now its images
+			delete(m.dropped, app)
 		}
-		delete(m.dropped, app)
 	}
 	m.mu.Unlock()
 	for _, app := range gone {
