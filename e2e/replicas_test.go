@@ -143,7 +143,7 @@ func TestReplicas(t *testing.T) {
 		a := c.schedApp("echo")
 		return strings.Contains(out, "\n503 ") && a.Status == "stopped" && len(a.Instances) == 0
 	})
-	if out := c.ok("", "app", "list"); !regexp.MustCompile(`echo\s+stopped\s+1\s+\S+\s+0/0`).MatchString(out) {
+	if out := c.ok("", "app", "list"); !regexp.MustCompile(`echo\s+stopped\s+2\s+\S+\s+0/0`).MatchString(out) {
 		t.Errorf("app list does not show echo stopped at 0/0 replicas:\n%s", out)
 	}
 
