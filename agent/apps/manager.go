@@ -242,7 +242,8 @@ func (m *Manager) reconcile(ctx context.Context) {
 	m.mu.Lock()
 	var gone []string
 	for app := range m.dropped {
-		if _, ok := desired[app]; ok {
+		// m.desired, not this pass's copy: a push may have come meanwhile.
+		if _, ok := m.desired[app]; ok {
 			delete(m.dropped, app)
 		} else if len(byApp[app]) == 0 {
 			gone = append(gone, app) // its containers are gone: now its images
