@@ -184,4 +184,18 @@ func TestReplicas(t *testing.T) {
 	if !strings.Contains(a.Placement, "reschedule from "+victim) {
 		t.Errorf("placement does not show the reschedule: %q", a.Placement)
 	}
+
+	// Drain one of the two nodes left, under load: its replica moves to the
+	// other (the only place left, so two share it) with no failed request.
+	from, to := on[0], on[1]
+	l = startLoop(t, proxy, url, "instance=", 2)
+	c.ok("", "node", "drain", from, "--wait-timeout", "5m")
+	time.Sleep(2 * time.Second)
+	ok, failed = l.end()
+	a = c.schedApp("echo")
+	_, on = a.healthy()
+	t.Logf("drain of %s with a replica: %d ok, %d failed; replicas now on %v", from, ok, failed, on)
+	if failed > 0 || ok < 20 || len(on) != 2 || on[0] != to || on[1] != to {
+		t.Fatalf("drain with replicas: %d ok, %d failed (first: %v), replicas on %v; want both on %s", ok, failed, l.first.Load(), on, to)
+	}
 }
