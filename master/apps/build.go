@@ -168,12 +168,7 @@ func (s *Service) build(app string, r store.Release, bl *buildLog) {
 		s.log.Error("record build outcome", "app", app, "release", r.Number, "err", err)
 	}
 	if r.Status == api.ReleaseReady {
-		s.mu.Lock()
-		if s.built[node] == nil {
-			s.built[node] = map[string][]string{}
-		}
-		s.built[node][app] = append(s.built[node][app], r.Image)
-		s.mu.Unlock()
+		s.markBuilt(node, r.Image)
 		a, err := s.cfg.Store.UpdateApp(wctx, app, func(x *store.App) error {
 			if r.Number > x.Release { // a slower, older build never replaces a newer release
 				x.Release = r.Number
@@ -300,9 +295,6 @@ func (s *Service) Desired(ctx context.Context, nodeID string) ([]proto.AppSpec, 
 		// A draining node keeps a replica until its new node runs it.
 		count := counts(a.Nodes)[nodeID] + keep[a.Name]
 		if count == 0 || a.Release == 0 {
-			s.mu.Lock()
-			delete(s.built[nodeID], a.Name) // the node drops the app's images
-			s.mu.Unlock()
 			continue
 		}
 		r, err := s.cfg.Store.Release(ctx, a.Name, a.Release)

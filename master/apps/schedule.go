@@ -371,7 +371,19 @@ func (s *Service) hasImage(nodeID, app, image string) (has, known bool) {
 	if !ok || rep.Images == nil {
 		return true, false
 	}
-	return slices.Contains(rep.Images[app], image) || slices.Contains(s.built[nodeID][app], image), true
+	at, ok := s.built[nodeID+" "+image]
+	return slices.Contains(rep.Images[app], image) || (ok && time.Since(at) < builtFresh), true
+}
+
+// builtFresh is how long a build this master saw succeed counts as the
+// node having the image, until the node's reports say so themselves.
+const builtFresh = 30 * time.Second
+
+// markBuilt notes that a node has just built an image.
+func (s *Service) markBuilt(nodeID, image string) {
+	s.mu.Lock()
+	s.built[nodeID+" "+image] = time.Now()
+	s.mu.Unlock()
 }
 
 // replicate builds release n of app on a node that is to run a replica of
@@ -400,12 +412,7 @@ func (s *Service) replicate(app string, n int, node api.Node, key string) {
 		if err != nil {
 			return err
 		}
-		s.mu.Lock()
-		if s.built[node.ID] == nil {
-			s.built[node.ID] = map[string][]string{}
-		}
-		s.built[node.ID][app] = append(s.built[node.ID][app], r.Image)
-		s.mu.Unlock()
+		s.markBuilt(node.ID, r.Image)
 		return nil
 	}()
 	s.mu.Lock()

@@ -83,13 +83,13 @@ type Service struct {
 	reports map[string]proto.StatusReport // by node id
 	pusher  *nodepush.Pusher
 
-	placeMu  sync.Mutex                     // one placement at a time, so two never take the same room
-	keep     map[string]map[string]int      // app -> node -> replicas a draining node keeps until their new node runs them
-	building map[string]bool                // "node image": a replica's image builds there
-	retry    map[string]backoff             // "node image": its last build failed
-	built    map[string]map[string][]string // node -> app -> images built there by this master, until its report says
-	images   map[string]string              // "app/release" -> image, of ready releases
-	down     string                         // the down nodes at the last schedule, to notice changes
+	placeMu  sync.Mutex                // one placement at a time, so two never take the same room
+	keep     map[string]map[string]int // app -> node -> replicas a draining node keeps until their new node runs them
+	building map[string]bool           // "node image": a replica's image builds there
+	retry    map[string]backoff        // "node image": its last build failed
+	built    map[string]time.Time      // "node image" -> when this master saw it built there (until reports say)
+	images   map[string]string         // "app/release" -> image, of ready releases
+	down     string                    // the down nodes at the last schedule, to notice changes
 }
 
 // New returns a Service.
@@ -108,7 +108,7 @@ func New(cfg Config) *Service {
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger.With("component", "apps"), ctx: context.Background(),
 		builds: map[string]*buildLog{}, reports: map[string]proto.StatusReport{},
-		keep: map[string]map[string]int{}, building: map[string]bool{}, retry: map[string]backoff{}, built: map[string]map[string][]string{}, images: map[string]string{}}
+		keep: map[string]map[string]int{}, building: map[string]bool{}, retry: map[string]backoff{}, built: map[string]time.Time{}, images: map[string]string{}}
 	s.pusher = nodepush.New(nodepush.Config{What: "apps", Path: proto.PathApps, Tunnel: cfg.Tunnel, Logger: s.log,
 		Desired: func(ctx context.Context, nodeID string) (any, error) { return s.Desired(ctx, nodeID) }})
 	return s
@@ -914,6 +914,11 @@ func (s *Service) Report(nodeID string, rep proto.StatusReport) {
 	s.mu.Lock()
 	changed := !sameInstances(s.reports[nodeID], rep)
 	s.reports[nodeID] = rep
+	for k, at := range s.built {
+		if time.Since(at) >= builtFresh {
+			delete(s.built, k)
+		}
+	}
 	s.mu.Unlock()
 	if changed && s.cfg.OnChange != nil {
 		s.cfg.OnChange()
