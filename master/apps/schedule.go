@@ -376,7 +376,7 @@ func (s *Service) hasImage(nodeID, app, image string) (has, known bool) {
 }
 
 // builtFresh is how long a build this master saw succeed counts as the
-// node having the image, until the node's reports say so themselves.
+// node having the image, if the node's reports do not say so first.
 const builtFresh = 30 * time.Second
 
 // markBuilt notes that a node has just built an image.

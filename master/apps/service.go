@@ -914,6 +914,13 @@ func (s *Service) Report(nodeID string, rep proto.StatusReport) {
 	s.mu.Lock()
 	changed := !sameInstances(s.reports[nodeID], rep)
 	s.reports[nodeID] = rep
+	// Once the node reports an image it built, its reports are the truth:
+	// when it lets the image go, the next report says so.
+	for _, imgs := range rep.Images {
+		for _, img := range imgs {
+			delete(s.built, nodeID+" "+img)
+		}
+	}
 	for k, at := range s.built {
 		if time.Since(at) >= builtFresh {
 			delete(s.built, k)
