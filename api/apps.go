@@ -68,6 +68,14 @@ type CreateAppRequest struct {
 	AppConfig
 	Env map[string]string `json:"env,omitempty"`
 	Git *GitSource        `json:"git,omitempty"`
+	// Replicas is how many instances run (0 to 100); absent means 1.
+	Replicas *int `json:"replicas,omitempty"`
+}
+
+// ScaleRequest is the body of POST /api/v1/apps/{app}/scale.
+type ScaleRequest struct {
+	// Replicas is how many instances should run: 0 (nothing runs) to 100.
+	Replicas int `json:"replicas"`
 }
 
 // UpdateAppRequest is the body of PATCH /api/v1/apps/{app}: set fields
@@ -111,7 +119,15 @@ type App struct {
 	// EnvNames lists the environment variables set (values: GET .../env).
 	EnvNames  []string   `json:"env_names"`
 	Instances []Instance `json:"instances"`
-	// Node and NodeName say where the scheduler placed the app (empty: nowhere yet).
+	// Replicas is how many instances should run; Running how many of the
+	// current release are healthy.
+	Replicas int `json:"replicas"`
+	Running  int `json:"running"`
+	// Nodes holds the node id of each placed replica (a node once per
+	// replica it runs); fewer than Replicas: the rest wait (StatusReason).
+	Nodes []string `json:"nodes,omitempty"`
+	// Node and NodeName say where the scheduler placed the first replica
+	// (empty: nowhere yet).
 	Node     string `json:"node,omitempty"`
 	NodeName string `json:"node_name,omitempty"`
 	// Placement is the scheduler's last decision about the app (also in

@@ -23,7 +23,10 @@ type schedApp struct {
 	Node         string `json:"node"`
 	NodeName     string `json:"node_name"`
 	Placement    string `json:"placement"`
+	Replicas     int    `json:"replicas"`
+	Running      int    `json:"running"`
 	Instances    []struct {
+		ID       string `json:"id"`
 		NodeName string `json:"node_name"`
 		State    string `json:"state"`
 		Release  int    `json:"release"`

@@ -75,6 +75,11 @@ type Config struct {
 	// docs/databases.md for what such an image must carry).
 	DBImages map[string]string
 	DBCPUs   float64
+	// MinFreeDisk: an app node with less free disk takes no new replica.
+	// CPUOvercommit: a node takes apps and databases requesting up to its
+	// cores times this many CPUs (default 4; 1 makes CPUs reservations).
+	MinFreeDisk   int64
+	CPUOvercommit float64
 	// Version is reported by the health endpoint.
 	Version string
 	// Logger receives the master's logs.
@@ -128,6 +133,12 @@ func (c *Config) Validate() error {
 	}
 	if c.DBMemory < 64<<20 || c.DBCPUs < 0 {
 		errs = append(errs, errors.New("--db-memory must be at least 64M and --db-cpus not negative"))
+	}
+	if c.CPUOvercommit == 0 {
+		c.CPUOvercommit = 4
+	}
+	if c.CPUOvercommit < 1 || c.CPUOvercommit > 100 || c.MinFreeDisk < 0 {
+		errs = append(errs, errors.New("--cpu-overcommit must be 1 to 100 and --min-free-disk not negative"))
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -225,6 +236,7 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	appsvc = apps.New(apps.Config{Store: st, Box: box, Sources: sources, Nodes: reg, Tunnel: tun, Domain: cfg.Domain,
 		DefaultMemory: cfg.AppMemory, DefaultCPUs: cfg.AppCPUs, DefaultDBMemory: cfg.DBMemory, Logger: log,
+		DefaultDBCPUs: cfg.DBCPUs, MinFreeDisk: cfg.MinFreeDisk, CPUOvercommit: cfg.CPUOvercommit,
 		OnChange: func() { router.Kick() }})
 	remotes = remote.New(remote.Config{Store: st, Apps: appsvc, Nodes: reg, Tunnel: tun, Logger: log})
 	dbsvc, err = dbs.New(dbs.Config{Store: st, Box: box, Nodes: reg, Tunnel: tun, Apps: appsvc, Domain: cfg.Domain,

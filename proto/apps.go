@@ -84,6 +84,17 @@ type AppSpec struct {
 	// by name. They do not make running instances restart.
 	Resolvers    []string `json:"resolvers,omitempty"`
 	SearchDomain string   `json:"search_domain,omitempty"`
+	// Instances is how many instances of the app this node runs (its share
+	// of the app's replicas); 0, from masters before replicas, means 1.
+	Instances int `json:"instances,omitempty"`
+}
+
+// Count is how many instances the spec asks for.
+func (s AppSpec) Count() int {
+	if s.Instances <= 0 {
+		return 1
+	}
+	return s.Instances
 }
 
 // Instance states.
@@ -94,6 +105,9 @@ const (
 	InstanceCrashLoop = "crashloop"
 	InstanceOOM       = "oom"
 	InstanceStopped   = "stopped"
+	// InstanceStopping is an instance on its way out (scaled down, replaced
+	// or moved): no longer routed to, it stops after the agent's drain time.
+	InstanceStopping = "stopping"
 )
 
 // InstanceStatus is one container's state as its agent sees it.
@@ -114,4 +128,8 @@ type InstanceStatus struct {
 // StatusReport is the body of POST PathStatus: every instance on the node.
 type StatusReport struct {
 	Instances []InstanceStatus `json:"instances"`
+	// Images are the app images built on the node, by app: the master
+	// places a replica only where its release's image is, building it there
+	// first otherwise. Absent from older agents.
+	Images map[string][]string `json:"images"`
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,7 +40,7 @@ func (m *Model) run(label string, timeout time.Duration, do func(ctx context.Con
 func (m *Model) actionKey(msg tea.KeyMsg, name string) tea.Cmd {
 	k := m.keys
 	if m.busy != "" && !key.Matches(msg, k.Logs) {
-		if key.Matches(msg, k.New, k.Restart, k.Rebuild, k.Rollback, k.Delete, k.Link, k.Unlink) {
+		if key.Matches(msg, k.New, k.Restart, k.Rebuild, k.Rollback, k.Scale, k.Delete, k.Link, k.Unlink) {
 			m.setStatus("wait: "+m.busy, true)
 		}
 		return nil
@@ -84,6 +85,8 @@ func (m *Model) actionKey(msg tea.KeyMsg, name string) tea.Cmd {
 					}
 					return fmt.Sprintf("Rolling %s back: release %d (%s)", name, r.Number, r.Cause), nil
 				})
+		case key.Matches(msg, k.Scale):
+			return m.scaleForm(name)
 		case key.Matches(msg, k.Delete):
 			return m.typedDelete("app", name, name, []string{"Its containers, images, releases and sources are removed."},
 				func(ctx context.Context, c Client) error { return c.DeleteApp(ctx, name) })
@@ -245,6 +248,32 @@ func (m *Model) createDBForm() tea.Cmd {
 	return m.openForm(f)
 }
 
+// scaleForm asks how many replicas of an app should run.
+func (m *Model) scaleForm(app string) tea.Cmd {
+	c := m.cfg.Client
+	now := "1"
+	if a := m.findApp(app); a != nil {
+		now = strconv.Itoa(a.Replicas)
+	}
+	f := &form{title: "Scale " + app,
+		text:   []string{"Replicas go on different nodes when there are enough; 0 stops the app."},
+		fields: []*field{textField("Replicas", "0 to 100", now)}}
+	f.submit = func(vs []string) (tea.Cmd, error) {
+		n, err := strconv.Atoi(strings.TrimSpace(vs[0]))
+		if err != nil || n < 0 || n > 100 {
+			return nil, fmt.Errorf("replicas %q: type a number from 0 to 100", vs[0])
+		}
+		return m.run(fmt.Sprintf("Scaling %s to %d…", app, n), actionTimeout, func(ctx context.Context) (string, error) {
+			a, err := c.Scale(ctx, app, n)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("Scaling %s to %d replicas (%d running)", app, a.Replicas, a.Running), nil
+		}), nil
+	}
+	return m.openForm(f)
+}
+
 func (m *Model) linkForm(db string) tea.Cmd {
 	c := m.cfg.Client
 	var names []string
@@ -334,7 +363,7 @@ func (m *Model) actionBindings(list bool) []key.Binding {
 	var out []key.Binding
 	switch m.tab {
 	case tabApps:
-		out = []key.Binding{k.Logs, k.Restart, k.Rebuild, k.Rollback, k.Delete}
+		out = []key.Binding{k.Logs, k.Restart, k.Scale, k.Rebuild, k.Rollback, k.Delete}
 		if list && m.cfg.Pack != nil {
 			out = append([]key.Binding{k.New}, out...)
 		}

@@ -18,6 +18,7 @@ type Client interface {
 	UploadSource(ctx context.Context, app string, archive io.Reader) (*api.Release, error)
 	DeleteApp(ctx context.Context, name string) error
 	Restart(ctx context.Context, app string) error
+	Scale(ctx context.Context, app string, replicas int) (*api.App, error)
 	Rebuild(ctx context.Context, app string) (*api.Release, error)
 	Rollback(ctx context.Context, app string, n int) (*api.Release, error)
 	Releases(ctx context.Context, app string) ([]api.Release, error)

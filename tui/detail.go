@@ -130,7 +130,7 @@ func (m *Model) appDetail() string {
 		addr = "http://" + a.Address
 	}
 	b.WriteString(kv(
-		"Release", dash(releaseText(a.Release)),
+		"Release", dash(releaseText(a.Release))+fmt.Sprintf(" (%d of %d replicas running)", a.Running, a.Replicas),
 		"Runtime", dash(or(a.Runtime, a.Config.Runtime)),
 		"Owner", a.Owner,
 		"URLs", strings.Join(a.URLs, "  "),

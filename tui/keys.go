@@ -11,6 +11,7 @@ type keyMap struct {
 	Filter, Sort, Reverse                    key.Binding
 
 	Logs, New, Restart, Rebuild, Rollback, Delete key.Binding
+	Scale                                         key.Binding
 	Link, Unlink                                  key.Binding
 	Cordon, Drain                                 key.Binding
 
@@ -46,6 +47,7 @@ func newKeyMap() keyMap {
 		Restart:  b([]string{"r"}, "r", "restart"),
 		Rebuild:  b([]string{"b"}, "b", "rebuild"),
 		Rollback: b([]string{"u"}, "u", "roll back"),
+		Scale:    b([]string{"+"}, "+", "scale"), // s sorts
 		Delete:   b([]string{"d", "delete"}, "d", "delete"),
 		Link:     b([]string{"a"}, "a", "link app"),
 		Unlink:   b([]string{"x"}, "x", "unlink app"),

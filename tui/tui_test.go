@@ -180,6 +180,7 @@ func TestFrames(t *testing.T) {
 		{"create_app_form", 80, 24, []string{"n"}, "Directory"},
 		{"create_db_form", 80, 24, []string{"2", "n"}, "Engine"},
 		{"delete_confirm", 80, 24, []string{"d", "we"}, "Type"},
+		{"scale_form", 80, 24, []string{"down", "down", "+"}, "0 to 100"},
 		{"narrow", 60, 20, nil, "worker"},
 		{"apps_wide", 160, 48, nil, "worker"},
 		{"databases_wide", 160, 48, []string{"2"}, "cache"},
@@ -252,6 +253,8 @@ func TestActions(t *testing.T) {
 		{"remove node", []string{"3", "down", "d", "node2", "enter"}, "Deleted node node2", []string{"remove node node2"}},
 		{"cordon node", []string{"3", "down", "c", "y"}, "Cordoned node node2", []string{"cordon node node2"}},
 		{"drain node", []string{"3", "down", "D", "y"}, "Draining node node2: 0 apps to move", []string{"cordon node node2", "drain node node2"}},
+		{"scale", []string{"down", "down", "+", "backspace", "3", "enter"}, "Scaling web to 3 replicas (3 running)", []string{"scale web to 3"}},
+		{"scale to a bad number", []string{"down", "down", "+", "backspace", "x", "enter"}, "type a number from 0 to 100", nil},
 		{"restart an app that failed", []string{"down", "down", "down", "r", "y"}, "has no release to restart", nil},
 	}
 	for _, tt := range tests {

@@ -132,6 +132,7 @@ func (m *Manager) build(ctx context.Context, req proto.BuildRequest, out io.Writ
 	}
 	m.mu.Lock()
 	m.images[req.App] = appendUnique(m.images[req.App], req.Image)
+	delete(m.dropped, req.App) // built to run here again: keep it
 	m.save()
 	m.mu.Unlock()
 	return res, nil

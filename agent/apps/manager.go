@@ -70,6 +70,7 @@ type Manager struct {
 	track   map[string]*tracked      // by container id
 	images  map[string][]string      // app -> images built here
 	leaving map[string]bool          // containers being stopped in the background
+	dropped map[string]bool          // apps no longer desired here: their images go once their containers have
 	wake    chan struct{}
 	changed bool       // an instance changed state: report at once
 	buildMu sync.Mutex // one build at a time: builds are heavy on small nodes
@@ -86,6 +87,7 @@ type tracked struct {
 	lastLog   string
 	exitCode  int
 	oom       bool
+	leaveAt   time.Time // when it left the routes, on its way out
 }
 
 type stateFile struct {
@@ -105,7 +107,7 @@ func New(cfg Config) (*Manager, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "apps"), track: map[string]*tracked{},
-		images: map[string][]string{}, leaving: map[string]bool{}, wake: make(chan struct{}, 1)}
+		images: map[string][]string{}, leaving: map[string]bool{}, dropped: map[string]bool{}, wake: make(chan struct{}, 1)}
 	var st stateFile
 	ok, err := jsonfile.Load(m.statePath(), &st)
 	if err != nil {
@@ -158,9 +160,13 @@ func (m *Manager) handleDesired(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m.mu.Lock()
+	for app := range m.desired {
+		m.dropped[app] = true
+	}
 	m.desired = map[string]proto.AppSpec{}
 	for _, s := range specs {
 		m.desired[s.App] = s
+		delete(m.dropped, s.App)
 	}
 	err := m.save()
 	m.mu.Unlock()
@@ -202,7 +208,8 @@ func (m *Manager) Run(ctx context.Context) error {
 // changed spec means a new container.
 func specHash(s proto.AppSpec) string {
 	// Where names resolve is not worth a restart: new instances pick it up.
-	s.Resolvers, s.SearchDomain = nil, ""
+	// How many run is not either: scaling starts or stops instances.
+	s.Resolvers, s.SearchDomain, s.Instances = nil, "", 0
 	b, _ := json.Marshal(s)
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:8])
@@ -236,44 +243,137 @@ func (m *Manager) reconcile(ctx context.Context) {
 	}
 	for app, cs := range byApp {
 		if _, ok := desired[app]; !ok {
-			m.removeApp(ctx, app, cs)
+			for _, c := range cs {
+				m.leave(ctx, c)
+			}
 		}
+	}
+	m.mu.Lock()
+	var gone []string
+	for app := range m.dropped {
+		// m.desired, not this pass's copy: a push may have come meanwhile.
+		if _, ok := m.desired[app]; ok {
+			delete(m.dropped, app)
+		} else if len(byApp[app]) == 0 {
+			gone = append(gone, app) // its containers are gone: now its images
+			delete(m.dropped, app)
+		}
+	}
+	m.mu.Unlock()
+	for _, app := range gone {
+		m.removeImages(ctx, app)
 	}
 }
 
-// converge brings one app to its spec: one healthy container of the spec,
-// old ones stopped only once it is healthy.
+// converge brings one app to its spec: spec.Count() healthy containers of
+// the spec. A new container starts before an old one leaves, and an old one
+// leaves only when a new one is healthy in its place; one that leaves is
+// first reported stopping (so the proxies drop it) and stops after Drain.
 func (m *Manager) converge(ctx context.Context, spec proto.AppSpec, cs []container.Status) {
-	want := specHash(spec)
-	var cur *container.Status
-	var old []container.Status
-	for i, c := range cs {
-		if c.Labels[labelSpec] == want && cur == nil {
-			cur = &cs[i]
-		} else {
+	want, n := specHash(spec), spec.Count()
+	var cur, old []container.Status
+	healthy := map[string]bool{}
+	for _, c := range cs {
+		switch {
+		case m.leavingSince(c.ID):
+			m.leave(ctx, c)
+		case c.Labels[labelSpec] == want:
+			cur = append(cur, c)
+		default:
 			old = append(old, c)
 		}
 	}
-	if cur == nil {
-		st, err := m.startNew(ctx, spec, want)
-		if err != nil {
-			m.log.Error("start instance", "app", spec.App, "release", spec.Release, "err", err)
-			return
+	starting := 0
+	for _, c := range cur {
+		if state, _ := m.check(ctx, spec, c); state == proto.InstanceHealthy {
+			healthy[c.ID] = true
+		} else {
+			starting++
 		}
-		cur = &st
 	}
-	state, healthyFor := m.check(ctx, spec, *cur)
-	if state == proto.InstanceHealthy && healthyFor >= m.cfg.Drain {
-		for _, c := range old {
-			m.retire(ctx, c.ID)
+	// Keep the healthy and the longest running: the rest are surplus.
+	sort.SliceStable(cur, func(i, j int) bool {
+		if healthy[cur[i].ID] != healthy[cur[j].ID] {
+			return healthy[cur[i].ID]
 		}
-	} else if state == proto.InstanceHealthy && len(old) > 0 {
-		time.AfterFunc(m.cfg.Drain-healthyFor, m.poke)
+		return cur[i].StartedAt.Before(cur[j].StartedAt)
+	})
+	for len(cur) > n {
+		c := cur[len(cur)-1]
+		cur = cur[:len(cur)-1]
+		if !healthy[c.ID] {
+			starting--
+		}
+		delete(healthy, c.ID)
+		m.leave(ctx, c)
+	}
+	// Start what is missing: all at once when scaling up, one at a time
+	// when replacing a release (the old ones serve meanwhile).
+	missing := n - len(cur)
+	if len(old) > 0 && starting > 0 {
+		missing = 0
+	} else if len(old) > 0 {
+		missing = min(missing, 1)
+	}
+	for range missing {
+		if _, err := m.startNew(ctx, spec, want); err != nil {
+			m.log.Error("start instance", "app", spec.App, "release", spec.Release, "err", err)
+			break
+		}
+	}
+	// Old ones leave as new ones are healthy: never fewer than n serving.
+	sort.SliceStable(old, func(i, j int) bool { // the failing leave first
+		return m.stateOf(old[i].ID) != proto.InstanceHealthy && m.stateOf(old[j].ID) == proto.InstanceHealthy
+	})
+	for i := 0; i < len(old) && len(old)-i+len(healthy) > n; i++ {
+		m.leave(ctx, old[i])
+	}
+	if len(old) > 0 {
+		// Watch the new ones become healthy without waiting for the tick.
+		time.AfterFunc(500*time.Millisecond, m.poke)
 	}
 }
 
-// retire stops and removes a replaced container in the background: its
-// grace period must not hold up the other apps.
+func (m *Manager) stateOf(id string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t := m.track[id]; t != nil {
+		return t.state
+	}
+	return ""
+}
+
+func (m *Manager) leavingSince(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := m.track[id]
+	return t != nil && !t.leaveAt.IsZero()
+}
+
+// leave takes a container out of service: at once it is reported stopping,
+// so the master drops it from the proxies' routes; after Drain it stops.
+func (m *Manager) leave(ctx context.Context, c container.Status) {
+	m.mu.Lock()
+	t := m.track[c.ID]
+	if t == nil {
+		t = &tracked{since: c.StartedAt}
+		m.track[c.ID] = t
+	}
+	if t.leaveAt.IsZero() {
+		t.leaveAt, t.state = time.Now(), proto.InstanceStopping
+		m.changed = true
+		time.AfterFunc(m.cfg.Drain, m.poke)
+		m.log.Info("instance leaving", "app", c.Labels[labelApp], "container", c.ID, "stops_in", m.cfg.Drain)
+	}
+	due := time.Since(t.leaveAt) >= m.cfg.Drain || c.State != container.StateRunning
+	m.mu.Unlock()
+	if due {
+		m.retire(ctx, c.ID)
+	}
+}
+
+// retire stops and removes a container in the background: its grace
+// period must not hold up the other apps.
 func (m *Manager) retire(ctx context.Context, id string) {
 	m.mu.Lock()
 	busy := m.leaving[id]
@@ -282,18 +382,20 @@ func (m *Manager) retire(ctx context.Context, id string) {
 	if busy {
 		return
 	}
-	m.log.Info("stopping replaced instance", "container", id)
+	m.log.Info("stopping instance", "container", id)
 	go func() {
 		m.removeContainer(context.WithoutCancel(ctx), id)
 		m.mu.Lock()
 		delete(m.leaving, id)
 		m.mu.Unlock()
+		m.poke()
 	}()
 }
 
 func (m *Manager) startNew(ctx context.Context, spec proto.AppSpec, hash string) (container.Status, error) {
 	id := containerID(spec.App, spec.Release)
-	env := append([]string{"PORT=" + strconv.Itoa(spec.Port)}, spec.Env...)
+	// GASPER_INSTANCE tells an instance apart from the app's other replicas.
+	env := append([]string{"PORT=" + strconv.Itoa(spec.Port), "GASPER_INSTANCE=" + id}, spec.Env...)
 	err := m.cfg.Driver.Create(ctx, container.Spec{
 		ID: id, Image: spec.Image, Args: []string{"sh", "-c", spec.StartCmd}, Env: env, WorkDir: "/app",
 		Labels:      map[string]string{labelApp: spec.App, labelRelease: strconv.Itoa(spec.Release), labelSpec: hash},
@@ -452,17 +554,8 @@ func (m *Manager) removeContainer(ctx context.Context, id string) {
 	m.mu.Unlock()
 }
 
-// removeApp removes an app that is no longer desired here, with its images.
-func (m *Manager) removeApp(ctx context.Context, app string, cs []container.Status) {
-	m.log.Info("removing app", "app", app, "containers", len(cs))
-	for _, c := range cs {
-		m.mu.Lock()
-		busy := m.leaving[c.ID]
-		m.mu.Unlock()
-		if !busy {
-			m.removeContainer(ctx, c.ID)
-		}
-	}
+// removeImages removes the images of an app no longer desired here.
+func (m *Manager) removeImages(ctx context.Context, app string) {
 	m.mu.Lock()
 	imgs := m.images[app]
 	delete(m.images, app)
@@ -481,8 +574,11 @@ func (m *Manager) report(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	rep := proto.StatusReport{Instances: []proto.InstanceStatus{}}
+	rep := proto.StatusReport{Instances: []proto.InstanceStatus{}, Images: map[string][]string{}}
 	m.mu.Lock()
+	for app, imgs := range m.images {
+		rep.Images[app] = append([]string{}, imgs...)
+	}
 	for _, c := range all {
 		app := c.Labels[labelApp]
 		if app == "" || c.Labels[labelBuild] != "" {

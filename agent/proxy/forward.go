@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -150,7 +151,9 @@ func (t roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		var de *dialError
 		if !errors.As(err, &de) || (body != nil && body.read.Load()) {
-			return nil, err
+			if !retrySafe(req, body, err) {
+				return nil, err
+			}
 		}
 		t.p.log.Warn("backend unreachable, trying the next", "app", rt.app, "backend", b, "err", err)
 		lastErr = err
@@ -159,6 +162,25 @@ func (t roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		body.rc.Close()
 	}
 	return nil, fmt.Errorf("%w for %s: %w", errNoBackend, rt.app, lastErr)
+}
+
+// retrySafe reports whether a request that failed on one backend, after
+// connecting, may go to the next: only a bodiless request of an idempotent
+// method whose backend broke the connection without answering (it died,
+// or was stopped, under it). A timeout is not retried: the backend may be
+// working on it.
+func retrySafe(req *http.Request, body *trackedBody, err error) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	default:
+		return false
+	}
+	var ne net.Error
+	if body != nil || req.Context().Err() != nil || (errors.As(err, &ne) && ne.Timeout()) {
+		return false
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
 }
 
 // trackedBody records whether a request body was read from, and keeps it

@@ -139,6 +139,15 @@ func (c *Client) Rollback(ctx context.Context, app string, n int) (*api.Release,
 	return &r, nil
 }
 
+// Scale sets how many replicas of an app run and returns the app.
+func (c *Client) Scale(ctx context.Context, app string, replicas int) (*api.App, error) {
+	var a api.App
+	if err := c.do(ctx, http.MethodPost, appPath(app, "scale"), api.ScaleRequest{Replicas: replicas}, &a, true); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
 // Restart restarts every instance of an app.
 func (c *Client) Restart(ctx context.Context, app string) error {
 	return c.do(ctx, http.MethodPost, appPath(app, "restart"), nil, nil, true)

@@ -22,7 +22,7 @@ var version = "dev"
 
 func run(args []string) int {
 	var cfg master.Config
-	var configFile, logFormat, logLevel, appMemory, dbMemory, debugListen string
+	var configFile, logFormat, logLevel, appMemory, dbMemory, minFreeDisk, debugListen string
 	cmd := &cobra.Command{
 		Use:   "gasper-master",
 		Short: "Run the Gasper master: REST API, agent tunnel, node registry, state",
@@ -52,6 +52,9 @@ GASPER_ADMIN_PASSWORD, or a generated one written to DATA_DIR/admin-password.`,
 			}
 			if cfg.DBMemory, err = api.ParseSize(dbMemory); err != nil {
 				return fmt.Errorf("--db-memory: %w", err)
+			}
+			if cfg.MinFreeDisk, err = api.ParseSize(minFreeDisk); err != nil {
+				return fmt.Errorf("--min-free-disk: %w", err)
 			}
 			if debugListen != "" {
 				if err := serveDebug(debugListen, log); err != nil {
@@ -88,6 +91,8 @@ GASPER_ADMIN_PASSWORD, or a generated one written to DATA_DIR/admin-password.`,
 	f.StringVar(&dbMemory, "db-memory", "256M", "memory limit of databases that ask for none")
 	f.StringToStringVar(&cfg.DBImages, "db-image", nil, "ENGINE=REFERENCE: run the databases of ENGINE from this image instead of the built one; it must carry the engine's scripts (docs/databases.md)")
 	f.Float64Var(&cfg.DBCPUs, "db-cpus", 1, "CPU quota (cores) of database servers (0: none)")
+	f.StringVar(&minFreeDisk, "min-free-disk", "1G", "an app node with less free disk takes no new replica")
+	f.Float64Var(&cfg.CPUOvercommit, "cpu-overcommit", 4, "a node takes apps and databases requesting up to its cores times this many CPUs (1: no overcommit)")
 	f.StringVar(&logFormat, "log-format", "", "text or json (default: text on a terminal, json otherwise)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.SetArgs(args)

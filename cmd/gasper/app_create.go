@@ -34,6 +34,7 @@ type appCreateOptions struct {
 	Port       int
 	HealthPath string
 	HealthTCP  bool
+	Replicas   int
 
 	NoWait      bool
 	WaitTimeout time.Duration
@@ -86,6 +87,7 @@ on standard error.`,
 	addAppConfigFlags(cmd, &opts.Runtime, &opts.Memory, &opts.CPU, &opts.BuildCmd, &opts.StartCmd, &opts.Port, &opts.HealthPath, &opts.HealthTCP)
 	f.StringArrayVarP(&opts.Env, "env", "e", nil, "set an environment variable KEY=VALUE (repeatable)")
 	f.StringVar(&opts.EnvFile, "env-file", "", "read environment variables from a .env file (--env wins)")
+	f.IntVar(&opts.Replicas, "replicas", 1, "how many instances run, spread across nodes (0 to 100)")
 	addWaitFlags(cmd, &opts.NoWait, &opts.WaitTimeout, &opts.JSON)
 	return appCommand(cmd, &opts.AppFlag)
 }
@@ -127,6 +129,9 @@ func (o *appCreateOptions) parse(cmd *cobra.Command) error {
 	}
 	if o.WaitTimeout <= 0 {
 		return usageErrorf("--wait-timeout must be positive")
+	}
+	if o.Replicas < 0 || o.Replicas > 100 {
+		return usageErrorf("--replicas %d: give a number from 0 to 100", o.Replicas)
 	}
 	cfg, err := parseAppConfig(cmd, o.Runtime, o.Memory, o.CPU, o.BuildCmd, o.StartCmd, o.Port, o.HealthPath, o.HealthTCP)
 	if err != nil {
@@ -188,6 +193,9 @@ func parseAppConfig(cmd *cobra.Command, runtime, memory string, cpu float64, bui
 func runAppCreate(cmd *cobra.Command, opts *appCreateOptions) error {
 	ctx, g := cmd.Context(), opts.g
 	req := api.CreateAppRequest{Name: opts.Name, AppConfig: opts.Config}
+	if opts.Replicas != 1 {
+		req.Replicas = &opts.Replicas
+	}
 	if opts.EnvFile != "" {
 		env, err := readEnvFile(opts.EnvFile)
 		if err != nil {

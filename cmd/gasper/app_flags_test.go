@@ -19,7 +19,7 @@ import (
 // replaced, so nothing talks to a master.
 
 func TestAppCreateFlags(t *testing.T) {
-	base := appCreateOptions{Name: "web", From: ".", WaitTimeout: defaultWaitTimeout}
+	base := appCreateOptions{Name: "web", From: ".", WaitTimeout: defaultWaitTimeout, Replicas: 1}
 	with := func(f func(o *appCreateOptions)) appCreateOptions {
 		o := base
 		f(&o)
@@ -63,6 +63,8 @@ func TestAppCreateFlags(t *testing.T) {
 		{"bad name", []string{"Web", "--from", "."}, appCreateOptions{}, "invalid app name"},
 		{"stray argument", []string{"web", "extra", "--from", "."}, appCreateOptions{}, `unexpected argument "extra"`},
 		{"zero wait", []string{"web", "--from", ".", "--wait-timeout", "0s"}, appCreateOptions{}, "--wait-timeout"},
+		{"replicas", []string{"web", "--from", ".", "--replicas", "3"}, with(func(o *appCreateOptions) { o.Replicas = 3 }), ""},
+		{"too many replicas", []string{"web", "--from", ".", "--replicas", "101"}, appCreateOptions{}, "--replicas 101"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -74,6 +74,7 @@ func runAppInfo(cmd *cobra.Command, opts *appInfoOptions) error {
 		"Owner", a.Owner,
 		"Status", describeStatus(a),
 		"Release", releaseLabel(a.Release),
+		"Replicas", fmt.Sprintf("%d wanted, %d running", a.Replicas, a.Running),
 		"Node", or(a.NodeName, "-"),
 		"Placement", or(a.Placement, "-"),
 		"Address", addressLabel(a.Address),

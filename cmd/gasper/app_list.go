@@ -53,9 +53,9 @@ func runAppList(cmd *cobra.Command, opts *appListOptions) error {
 		return nil
 	}
 	now := opts.g.now()
-	t := newTable(opts.g.io.Out, "NAME", "STATUS", "RELEASE", "RUNTIME", "INSTANCES", "ADDRESS", "UPDATED")
+	t := newTable(opts.g.io.Out, "NAME", "STATUS", "RELEASE", "RUNTIME", "REPLICAS", "INSTANCES", "ADDRESS", "UPDATED")
 	for _, a := range apps {
-		t.row(a.Name, a.Status, releaseLabel(a.Release), runtimeLabel(a.Config.Runtime),
+		t.row(a.Name, a.Status, releaseLabel(a.Release), runtimeLabel(a.Config.Runtime), replicasLabel(a),
 			instancesLabel(a.Instances), addressLabel(a.Address), ago(now, a.UpdatedAt))
 	}
 	return t.flush()

@@ -395,9 +395,9 @@ func TestAppListInfoReleases(t *testing.T) {
 	r = invocation{env: env}.run(t, "app", "list")
 	wantExit(t, r, 0)
 	want := "" +
-		"NAME   STATUS    RELEASE   RUNTIME   INSTANCES   ADDRESS                  UPDATED\n" +
-		"idle   created   -         auto      0/0         -                        1m ago\n" +
-		"web    running   2         auto      1/1         http://127.0.0.2:30001   1m ago\n"
+		"NAME   STATUS    RELEASE   RUNTIME   REPLICAS   INSTANCES   ADDRESS                  UPDATED\n" +
+		"idle   created   -         auto      0/1        0/0         -                        1m ago\n" +
+		"web    running   2         auto      1/1        1/1         http://127.0.0.2:30001   1m ago\n"
 	if diff := cmp.Diff(want, r.stdout); diff != "" {
 		t.Errorf("list (-want +got):\n%s", diff)
 	}

@@ -95,6 +95,21 @@ func (m *fakeMaster) appRoutes(mux *http.ServeMux) {
 		}
 		writeJSON(w, 201, a.App)
 	}))
+	mux.HandleFunc("POST /api/v1/apps/{app}/scale", m.withApp(func(w http.ResponseWriter, r *http.Request, a *fakeApp) {
+		var req api.ScaleRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Replicas < 0 || req.Replicas > 100 {
+			writeErr(w, api.Errorf(api.CodeBadRequest, "replicas out of range"))
+			return
+		}
+		a.Replicas = req.Replicas
+		a.Instances = a.Instances[:0]
+		for i := range req.Replicas {
+			a.Instances = append(a.Instances, api.Instance{ID: fmt.Sprintf("i%d-%d", a.Release, i+1), Node: fmt.Sprintf("n%d", i+1),
+				NodeName: fmt.Sprintf("node%d", i+1), Address: fmt.Sprintf("127.0.0.%d:30001", i+2), Release: a.Release, State: "healthy"})
+		}
+		a.Running = req.Replicas
+		writeJSON(w, 200, a.App)
+	}))
 	mux.HandleFunc("GET /api/v1/apps/{app}", m.withApp(func(w http.ResponseWriter, r *http.Request, a *fakeApp) {
 		writeJSON(w, 200, a.App)
 	}))
@@ -237,7 +252,7 @@ func (m *fakeMaster) addApp(email, name string) *fakeApp {
 }
 
 func (m *fakeMaster) addAppLocked(name string, owner *fakeUser) *fakeApp {
-	a := &fakeApp{App: api.App{Name: name, Owner: owner.Email, Status: api.AppCreated, EnvNames: []string{}, Instances: []api.Instance{},
+	a := &fakeApp{App: api.App{Name: name, Owner: owner.Email, Status: api.AppCreated, EnvNames: []string{}, Instances: []api.Instance{}, Replicas: 1,
 		CreatedAt: testNow.Add(-time.Hour), UpdatedAt: testNow.Add(-time.Minute)},
 		ownerID: owner.ID, env: map[string]string{}, logs: map[int][]string{}}
 	m.apps.byName[name] = a
@@ -289,7 +304,12 @@ func (m *fakeMaster) runLocked(a *fakeApp, n int) {
 	if m.apps.RunInstances != nil {
 		a.Instances = slices.Clone(m.apps.RunInstances)
 	}
-	a.Address = ""
+	a.Address, a.Running = "", 0
+	for _, in := range a.Instances {
+		if in.State == "healthy" {
+			a.Running++
+		}
+	}
 	if a.Status == api.AppRunning {
 		a.Address = "127.0.0.2:30001"
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -91,7 +92,7 @@ func waitDrained(ctx context.Context, opts *nodeDrainOptions, n api.Node) error 
 			left = left[:0]
 			var why []string
 			for _, a := range as {
-				if a.Node == n.ID || runsOn(a, n.ID) {
+				if a.Node == n.ID || slices.Contains(a.Nodes, n.ID) || runsOn(a, n.ID) {
 					left = append(left, a.Name)
 					if a.Status == api.AppPending {
 						why = append(why, a.Name+": "+a.StatusReason)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -169,6 +168,7 @@ func (s *Service) build(app string, r store.Release, bl *buildLog) {
 		s.log.Error("record build outcome", "app", app, "release", r.Number, "err", err)
 	}
 	if r.Status == api.ReleaseReady {
+		s.markBuilt(node, r.Image)
 		a, err := s.cfg.Store.UpdateApp(wctx, app, func(x *store.App) error {
 			if r.Number > x.Release { // a slower, older build never replaces a newer release
 				x.Release = r.Number
@@ -176,7 +176,7 @@ func (s *Service) build(app string, r store.Release, bl *buildLog) {
 			return nil
 		})
 		if err == nil {
-			s.pusher.Kick(a.NodeID)
+			s.kickNodes(a) // the other replicas' nodes build it too, then roll
 		}
 	}
 	bl.finish()
@@ -216,9 +216,12 @@ func (s *Service) buildOn(ctx context.Context, a store.App, r *store.Release, bl
 	if err != nil {
 		return proto.BuildResult{}, "", err
 	}
+	if r.Image == "" {
+		r.Image = fmt.Sprintf("gasper.local/app/%s:r%d", a.Name, r.Number)
+	}
 	req := proto.BuildRequest{App: a.Name, Release: r.Number, Source: r.Source, Runtime: a.Config.Runtime,
 		BuildCmd: a.Config.BuildCmd, StartCmd: a.Config.StartCmd, Port: a.Config.Port, Env: envList(env),
-		Image: fmt.Sprintf("gasper.local/app/%s:r%d", a.Name, r.Number), MemoryBytes: max(a.Config.MemoryBytes, 512<<20), CPUs: a.Config.CPUs}
+		Image: r.Image, MemoryBytes: max(a.Config.MemoryBytes, 512<<20), CPUs: a.Config.CPUs}
 	bl.printf("==> building release %d of %s on node %s", r.Number, a.Name, node.Hostname)
 	hc, ok := s.cfg.Tunnel.Client(node.ID)
 	if !ok {
@@ -283,17 +286,30 @@ func (s *Service) Desired(ctx context.Context, nodeID string) ([]proto.AppSpec, 
 		sort.Strings(resolvers)
 	}
 	s.mu.Lock()
-	handoff, unbuilt := maps.Clone(s.handoff), maps.Clone(s.unbuilt)
+	keep := map[string]int{}
+	for app, byNode := range s.keep {
+		keep[app] = byNode[nodeID]
+	}
 	s.mu.Unlock()
 	for _, a := range as {
-		// A draining node keeps an app until its new node runs it; a node
-		// the app moves to runs it once it has built its image.
-		if (a.NodeID != nodeID && handoff[a.Name].from != nodeID) || a.Release == 0 || unbuilt[a.Name] == nodeID {
+		// A draining node keeps a replica until its new node runs it.
+		count := counts(a.Nodes)[nodeID] + keep[a.Name]
+		if count == 0 || a.Release == 0 {
 			continue
 		}
 		r, err := s.cfg.Store.Release(ctx, a.Name, a.Release)
 		if err != nil {
 			return nil, err
+		}
+		if has, _ := s.hasImage(nodeID, a.Name, r.Image); !has {
+			// Not built there yet: it runs what it has until then.
+			n := s.runningRelease(nodeID, a.Name)
+			if n == 0 {
+				continue
+			}
+			if r, err = s.cfg.Store.Release(ctx, a.Name, n); err != nil {
+				return nil, err
+			}
 		}
 		env, err := s.openEnv(r.EnvSealed)
 		if err != nil {
@@ -305,9 +321,33 @@ func (s *Service) Desired(ctx context.Context, nodeID string) ([]proto.AppSpec, 
 		}
 		specs = append(specs, proto.AppSpec{App: a.Name, Release: r.Number, Image: r.Image, StartCmd: r.StartCmd,
 			Port: r.Port, Env: envList(env), MemoryBytes: a.Config.MemoryBytes, CPUs: a.Config.CPUs,
-			Health: h, Generation: a.Generation, Resolvers: resolvers, SearchDomain: s.cfg.Domain})
+			Health: h, Generation: a.Generation, Resolvers: resolvers, SearchDomain: s.cfg.Domain, Instances: count})
+		if count == 1 {
+			specs[len(specs)-1].Instances = 0 // what agents from before replicas expect
+		}
 	}
 	return specs, nil
+}
+
+// runningRelease is the newest release of an app a node reports an
+// instance of, whose image the node has (0: none).
+func (s *Service) runningRelease(nodeID, app string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, in := range s.reports[nodeID].Instances {
+		if in.App == app && in.State != proto.InstanceStopping {
+			n = max(n, in.Release)
+		}
+	}
+	return n
+}
+
+// kickNodes pushes the desired set of every node with a replica of a.
+func (s *Service) kickNodes(a store.App) {
+	for _, id := range slices.Compact(slices.Sorted(slices.Values(a.Nodes))) {
+		s.pusher.Kick(id)
+	}
 }
 
 // Register adds the routes the master serves to a node's agent.

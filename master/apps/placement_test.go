@@ -1,61 +1,120 @@
 package apps
 
 import (
+	"strings"
 	"testing"
 
 	"gasper/api"
 	"gasper/proto"
 )
 
-func TestChoose(t *testing.T) {
+func TestSpread(t *testing.T) {
 	const gib = 1 << 30
 	node := func(id string, mem uint64, mod func(*api.Node)) api.Node {
 		n := api.Node{ID: id, Hostname: id, State: api.NodeReady, Connected: true, Roles: []string{proto.RoleApp},
-			Facts: api.NodeFacts{MemoryBytes: mem}}
+			Facts: api.NodeFacts{MemoryBytes: mem, CPUs: 2, DiskBytes: 100 * gib}, Usage: api.NodeUsage{DiskUsedBytes: 10 * gib}}
 		if mod != nil {
 			mod(&n)
 		}
 		return n
 	}
 	cordoned := func(n *api.Node) { n.Cordoned = true }
+	fullDisk := func(n *api.Node) { n.Usage.DiskUsedBytes = n.Facts.DiskBytes - 512<<20 }
+	one := Resources{Memory: gib, CPUs: 0.5}
+	strict := rules{minFreeDisk: gib, cpuOvercommit: 1}
 	tests := []struct {
 		name   string
 		nodes  []api.Node
-		used   map[string]int64
-		need   int64
+		used   map[string]Resources
+		need   Resources
+		n      int
+		have   map[string]int
 		skip   string
-		want   string // node id, or "" when nothing fits
-		reason string
+		rules  rules
+		want   string // node ids picked, comma-separated
+		reason string // "" when all fit; else a part of the reason
 	}{
-		{name: "most free wins", nodes: []api.Node{node("a", 8*gib, nil), node("b", 8*gib, nil)},
-			used: map[string]int64{"a": 3 * gib, "b": 1 * gib}, need: gib, want: "b"},
+		{name: "most free memory wins", nodes: []api.Node{node("a", 8*gib, nil), node("b", 8*gib, nil)},
+			used: map[string]Resources{"a": {Memory: 3 * gib}, "b": {Memory: gib}}, need: one, n: 1, want: "b"},
 		{name: "bigger node with more used can still have most free", nodes: []api.Node{node("a", 4*gib, nil), node("b", 16*gib, nil)},
-			used: map[string]int64{"b": 10 * gib}, need: gib, want: "b"},
+			used: map[string]Resources{"b": {Memory: 10 * gib}}, need: one, n: 1, want: "b"},
 		{name: "only the one that fits", nodes: []api.Node{node("a", 8*gib, nil), node("b", 2*gib, nil)},
-			used: map[string]int64{"a": 7 * gib}, need: 1536 << 20, want: "b"},
+			used: map[string]Resources{"a": {Memory: 7 * gib}}, need: Resources{Memory: 1536 << 20}, n: 1, want: "b"},
+		{name: "replicas spread over nodes, most headroom first", nodes: []api.Node{node("a", 4*gib, nil), node("b", 8*gib, nil), node("c", 6*gib, nil)},
+			need: one, n: 3, want: "b,c,a"},
+		{name: "a node that already runs a replica comes last", nodes: []api.Node{node("a", 16*gib, nil), node("b", 4*gib, nil)},
+			have: map[string]int{"a": 1}, need: one, n: 1, want: "b"},
+		{name: "more replicas than nodes: doubled up evenly", nodes: []api.Node{node("a", 8*gib, nil), node("b", 8*gib, nil)},
+			need: one, n: 4, want: "a,b,a,b"},
+		{name: "room for some: place what fits, say why the rest waits", nodes: []api.Node{node("a", 2*gib, nil), node("b", 2*gib, nil)},
+			need: Resources{Memory: 1536 << 20}, n: 3, want: "a,b", reason: "needs 1.5 GiB of memory; the most any app node has free is 512 MiB"},
 		{name: "down, disconnected, cordoned and non-app nodes are skipped", nodes: []api.Node{
 			node("a", 64*gib, func(n *api.Node) { n.State = api.NodeDown }),
 			node("b", 64*gib, func(n *api.Node) { n.Connected = false }),
 			node("c", 64*gib, cordoned),
 			node("d", 64*gib, func(n *api.Node) { n.Roles = []string{proto.RoleProxy} }),
-			node("e", 1*gib, nil)}, need: 256 << 20, want: "e"},
+			node("e", 1*gib, nil)}, need: Resources{Memory: 256 << 20}, n: 1, want: "e"},
 		{name: "skip excludes the node being left", nodes: []api.Node{node("a", 8*gib, nil), node("b", 2*gib, nil)},
-			need: gib, skip: "a", want: "b"},
+			need: one, n: 1, skip: "a", want: "b"},
 		{name: "nothing fits", nodes: []api.Node{node("a", 2*gib, nil), node("b", 4*gib, nil)},
-			used: map[string]int64{"b": 2*gib + 820<<20}, need: 8 * gib,
+			used: map[string]Resources{"b": {Memory: 2*gib + 820<<20}}, need: Resources{Memory: 8 * gib}, n: 1,
 			reason: "needs 8 GiB of memory; the most any app node has free is 2 GiB"},
-		{name: "no app node", nodes: []api.Node{node("a", 2*gib, func(n *api.Node) { n.Roles = nil })}, need: gib,
+		{name: "more CPUs than any node has", nodes: []api.Node{node("a", 8*gib, nil)}, need: Resources{Memory: gib, CPUs: 4}, n: 1,
+			reason: "needs 4 CPUs; the most cores any app node has is 2"},
+		{name: "CPUs taken", nodes: []api.Node{node("a", 8*gib, nil), node("b", 8*gib, nil)}, rules: strict,
+			used: map[string]Resources{"a": {CPUs: 1.5}, "b": {CPUs: 2}}, need: Resources{Memory: gib, CPUs: 1}, n: 1,
+			reason: "needs 1 CPUs; the most any app node has free is 0.5"},
+		{name: "CPU overcommit lets quotas add up past the cores", nodes: []api.Node{node("a", 8*gib, nil)}, rules: rules{cpuOvercommit: 4},
+			used: map[string]Resources{"a": {CPUs: 6}}, need: Resources{Memory: gib, CPUs: 2}, n: 1, want: "a"},
+		{name: "memory here, CPUs there", nodes: []api.Node{node("a", 8*gib, nil), node("b", 2*gib, nil)}, rules: strict,
+			used: map[string]Resources{"a": {CPUs: 2}}, need: Resources{Memory: 4 * gib, CPUs: 1}, n: 1,
+			reason: "needs 4 GiB of memory and 1 CPUs; no app node has both free"},
+		{name: "low disk skipped and said", nodes: []api.Node{node("a", 8*gib, fullDisk), node("b", 2*gib, nil)}, rules: strict,
+			need: Resources{Memory: 4 * gib}, n: 1,
+			reason: "needs 4 GiB of memory; the most any app node has free is 2 GiB; 1 app node(s) skipped with less than 1 GiB of free disk"},
+		{name: "every node low on disk", nodes: []api.Node{node("a", 8*gib, fullDisk)}, rules: strict, need: one, n: 1,
+			reason: "every ready app node has less than 1 GiB of free disk (1)"},
+		{name: "no app node", nodes: []api.Node{node("a", 2*gib, func(n *api.Node) { n.Roles = nil })}, need: one, n: 1,
 			reason: "no ready app node: add one with gasper node token and gasper-agent join --roles app"},
-		{name: "all cordoned", nodes: []api.Node{node("a", 2*gib, cordoned)}, need: gib,
+		{name: "all cordoned", nodes: []api.Node{node("a", 2*gib, cordoned)}, need: one, n: 1,
 			reason: "every ready app node is cordoned (1): uncordon one with gasper node uncordon NODE, or add one"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, reason := choose(tt.nodes, tt.used, tt.need, tt.skip)
-			if got.ID != tt.want || reason != tt.reason {
-				t.Errorf("choose = %q, %q; want %q, %q", got.ID, reason, tt.want, tt.reason)
+			if tt.rules.cpuOvercommit == 0 {
+				tt.rules.cpuOvercommit = 1
+			}
+			picked, reason := spread(tt.nodes, tt.used, tt.need, tt.n, tt.have, tt.skip, tt.rules)
+			var ids []string
+			for _, n := range picked {
+				ids = append(ids, n.ID)
+			}
+			got := strings.Join(ids, ",")
+			if got != tt.want || (tt.reason == "") != (reason == "") || !strings.Contains(reason, tt.reason) {
+				t.Errorf("spread = %q, %q; want %q, %q", got, reason, tt.want, tt.reason)
 			}
 		})
+	}
+}
+
+func TestShrink(t *testing.T) {
+	byID := map[string]api.Node{"a": {State: api.NodeReady}, "b": {State: api.NodeReady}, "c": {State: api.NodeDown}}
+	for _, tt := range []struct {
+		nodes   []string
+		n       int
+		kept    string
+		dropped string
+	}{
+		{[]string{"a", "b", "c"}, 2, "a,b", "c"},
+		{[]string{"a", "b", "a"}, 2, "a,b", "a"},
+		{[]string{"a", "b"}, 1, "a", "b"},
+		{[]string{"a", "b"}, 0, "", "b,a"},
+		{[]string{"a"}, 3, "a", ""},
+	} {
+		kept, dropped := shrink(tt.nodes, tt.n, byID)
+		if strings.Join(kept, ",") != tt.kept || strings.Join(dropped, ",") != tt.dropped {
+			t.Errorf("shrink(%v, %d) = %v, %v; want %s, %s", tt.nodes, tt.n, kept, dropped, tt.kept, tt.dropped)
+		}
 	}
 }
 

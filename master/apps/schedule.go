@@ -17,13 +17,16 @@ import (
 // pendingPrefix starts the build log line of a release that waits for room.
 const pendingPrefix = "==> pending"
 
+// MaxReplicas bounds gasper app scale.
+const MaxReplicas = 100
+
 // noRoomError says that no node can take an app now.
 type noRoomError struct{ reason string }
 
 func (e *noRoomError) Error() string { return e.reason }
 
-// backoff spaces out the moves of an app whose last move failed, so a bad
-// app cannot keep the cluster rebuilding it.
+// backoff spaces out the builds of a replica's image on a node after one
+// failed, so a bad app cannot keep the cluster rebuilding it.
 type backoff struct {
 	failures int
 	next     time.Time
@@ -34,16 +37,23 @@ const (
 	maxBackoff   = 2 * time.Minute
 )
 
-// handoff is an app a draining node keeps until its new node runs it.
-type handoff struct {
-	from    string // the draining node
-	leaving bool   // the proxies no longer route to it there
+// ready reports whether a node can run replicas now.
+func ready(n api.Node) bool {
+	return n.State == api.NodeReady && n.Connected && slices.Contains(n.Roles, proto.RoleApp)
 }
 
-// place returns the node an app runs on. An app stays on its node while
-// that node is ready and connected (cordoned or not); otherwise it gets the
-// app node with the most free memory that fits it. When none fits, the
-// error is a *noRoomError with the reason.
+// counts tells how many replicas each node holds.
+func counts(nodes []string) map[string]int {
+	out := map[string]int{}
+	for _, id := range nodes {
+		out[id]++
+	}
+	return out
+}
+
+// place places an app's replicas for its first build (those that fit) and
+// returns the node the build runs on. When no node can take any replica,
+// the error is a *noRoomError with the reason.
 func (s *Service) place(ctx context.Context, a store.App) (api.Node, error) {
 	s.placeMu.Lock()
 	defer s.placeMu.Unlock()
@@ -51,39 +61,94 @@ func (s *Service) place(ctx context.Context, a store.App) (api.Node, error) {
 	if err != nil {
 		return api.Node{}, err
 	}
-	for _, n := range nodes {
-		if n.ID == a.NodeID && n.State == api.NodeReady && n.Connected && slices.Contains(n.Roles, proto.RoleApp) {
+	if a, err = s.cfg.Store.App(ctx, a.Name); err != nil {
+		return api.Node{}, err
+	}
+	if a.Replicas == 0 {
+		// Scaled to 0: the release is built somewhere, and nothing runs.
+		used, err := s.used(ctx)
+		if err != nil {
+			return api.Node{}, err
+		}
+		picked, reason := spread(nodes, used, s.needOf(a.Config), 1, nil, "", s.rules())
+		if len(picked) == 0 {
+			return api.Node{}, &noRoomError{reason}
+		}
+		return picked[0], nil
+	}
+	if a, err = s.fill(ctx, a, nodes, ""); err != nil {
+		return api.Node{}, err
+	}
+	byID := nodeMap(nodes)
+	for _, id := range a.Nodes {
+		if n := byID[id]; ready(n) {
 			return n, nil
 		}
 	}
-	n, why, err := s.pick(ctx, a, nodes, "")
-	if err != nil {
-		return api.Node{}, err
-	}
-	if _, err := s.cfg.Store.UpdateApp(ctx, a.Name, func(x *store.App) error { x.NodeID, x.Pending = n.ID, ""; return nil }); err != nil {
-		return api.Node{}, err
-	}
-	s.system(ctx, "app.place", a.Name, why)
-	if a.NodeID != "" {
-		s.pusher.Kick(a.NodeID) // the old node lets go of it
-	}
-	return n, nil
+	return api.Node{}, &noRoomError{a.Pending}
 }
 
-// pick chooses a node for a (not skip) and says why, for the audit log.
-func (s *Service) pick(ctx context.Context, a store.App, nodes []api.Node, skip string) (api.Node, string, error) {
-	used, err := s.used(ctx, a.Name)
+func nodeMap(nodes []api.Node) map[string]api.Node {
+	out := make(map[string]api.Node, len(nodes))
+	for _, n := range nodes {
+		out[n.ID] = n
+	}
+	return out
+}
+
+// fill places the replicas of a that have no node yet, where they fit, and
+// records why the rest wait. The caller holds placeMu.
+func (s *Service) fill(ctx context.Context, a store.App, nodes []api.Node, cause string) (store.App, error) {
+	missing := a.Replicas - len(a.Nodes)
+	if missing <= 0 {
+		if a.Pending != "" {
+			return s.cfg.Store.UpdateApp(ctx, a.Name, func(x *store.App) error { x.Pending = ""; return nil })
+		}
+		return a, nil
+	}
+	used, err := s.used(ctx)
 	if err != nil {
-		return api.Node{}, "", err
+		return a, err
 	}
-	need := s.memoryOf(a.Config)
-	n, reason := choose(nodes, used, need, skip)
-	if reason != "" {
-		return api.Node{}, "", &noRoomError{reason}
+	need := s.needOf(a.Config)
+	picked, reason := spread(nodes, used, need, missing, counts(a.Nodes), "", s.rules())
+	pending := reason
+	if reason != "" && len(a.Nodes)+len(picked) > 0 {
+		pending = fmt.Sprintf("%d of %d replicas placed; %s", len(a.Nodes)+len(picked), a.Replicas, reason)
 	}
-	free := int64(n.Facts.MemoryBytes) - used[n.ID]
-	return n, fmt.Sprintf("on %s (%s): needs %s, the node had %s free of %s", n.Hostname, n.ID,
-		sizeText(need), sizeText(free), sizeText(int64(n.Facts.MemoryBytes))), nil
+	wasPending := a.Pending
+	if len(picked) == 0 && pending == wasPending {
+		return a, nil
+	}
+	a, err = s.cfg.Store.UpdateApp(ctx, a.Name, func(x *store.App) error {
+		for _, n := range picked {
+			x.Nodes = append(x.Nodes, n.ID)
+		}
+		x.Pending = pending
+		return nil
+	})
+	if err != nil {
+		return a, err
+	}
+	for _, n := range picked {
+		u := used[n.ID]
+		why := fmt.Sprintf("on %s (%s): needs %s and %s CPUs; the node had %s free of %s", n.Hostname, n.ID,
+			sizeText(need.Memory), cpuText(need.CPUs), sizeText(int64(n.Facts.MemoryBytes)-u.Memory), sizeText(int64(n.Facts.MemoryBytes)))
+		if a.Replicas > 1 {
+			why += fmt.Sprintf(" (replica %d of %d)", slices.Index(a.Nodes, n.ID)+1, a.Replicas)
+		}
+		if cause != "" {
+			why = cause + ": " + why
+		}
+		s.system(ctx, "app.place", a.Name, why)
+		used[n.ID] = u.add(need, 1)
+		s.pusher.Kick(n.ID)
+	}
+	if pending != "" && pending != wasPending {
+		s.log.Warn("app is pending", "app", a.Name, "reason", pending)
+		s.system(ctx, "app.pending", a.Name, pending)
+	}
+	return a, nil
 }
 
 // setPending records why an app waits for a node, auditing changes.
@@ -141,17 +206,18 @@ func serving(nodes map[string]api.Node, nodeID string) bool {
 	return ok && n.State == api.NodeReady
 }
 
-// schedule places what waits: pending apps, and apps whose node is down or
-// gone. It runs every Config.ScheduleEvery.
+// schedule runs every Config.ScheduleEvery. It takes the replicas off down
+// or forgotten nodes, places the replicas that wait for a node, builds the
+// current release's image on the nodes of replicas that lack it, and
+// starts the first build of apps that waited for room.
 func (s *Service) schedule(ctx context.Context) {
 	nodes, err := s.cfg.Nodes.Nodes(ctx)
 	if err != nil {
 		return
 	}
-	byID := map[string]api.Node{}
+	byID := nodeMap(nodes)
 	var down []string
 	for _, n := range nodes {
-		byID[n.ID] = n
 		if n.State != api.NodeReady {
 			down = append(down, n.ID)
 		}
@@ -169,226 +235,222 @@ func (s *Service) schedule(ctx context.Context) {
 		return
 	}
 	for _, a := range as {
-		n, known := byID[a.NodeID]
-		lost := a.NodeID != "" && (!known || n.State == api.NodeDown)
-		if a.Pending == "" && !lost {
+		if a.Release == 0 {
+			if r, ok := s.waiting(ctx, a.Name); ok && a.Pending != "" {
+				used, err := s.used(ctx)
+				if err != nil {
+					continue
+				}
+				if picked, reason := spread(nodes, used, s.needOf(a.Config), 1, nil, "", s.rules()); len(picked) == 0 {
+					s.setPending(a.Name, reason)
+					continue
+				}
+				bl := s.startLog(a.Name, r.Number)
+				go s.build(a.Name, r, bl) // placed inside, under the placement lock
+			}
 			continue
 		}
-		s.mu.Lock()
-		busy, b := s.moving[a.Name], s.retry[a.Name]
-		s.mu.Unlock()
-		if busy || time.Now().Before(b.next) {
-			continue
-		}
-		if r, ok := s.waiting(ctx, a.Name); ok && a.Pending != "" {
-			if _, _, err := s.pickLocked(ctx, a, nodes, ""); err != nil {
-				s.noRoom(a.Name, err)
+		wasPending := a.Pending != ""
+		lost := slices.ContainsFunc(a.Nodes, func(id string) bool { n, ok := byID[id]; return !ok || n.State == api.NodeDown })
+		if lost || len(a.Nodes) < a.Replicas || (wasPending && len(a.Nodes) >= a.Replicas) {
+			if a, err = s.replace(ctx, a.Name, nodes); err != nil {
+				s.log.Error("place app", "app", a.Name, "err", err)
 				continue
 			}
-			bl := s.startLog(a.Name, r.Number)
-			go s.build(a.Name, r, bl) // placed inside, under the placement lock
-			continue
 		}
-		if !lost {
-			// Pending for a move, but its node came back: nothing waits now.
-			if _, err := s.cfg.Store.UpdateApp(ctx, a.Name, func(x *store.App) error { x.Pending = ""; return nil }); err != nil {
-				s.log.Error("clear pending", "app", a.Name, "err", err)
+		if wasPending && slices.ContainsFunc(a.Nodes, func(id string) bool { return ready(byID[id]) }) {
+			if r, ok := s.waiting(ctx, a.Name); ok {
+				bl := s.startLog(a.Name, r.Number)
+				go s.build(a.Name, r, bl) // a new release that waited for room
+				continue
 			}
-			continue
 		}
-		if a.Release == 0 {
-			continue
-		}
-		cause := "reschedule from " + a.NodeID
-		if known {
-			cause = "reschedule from " + n.Hostname + " (down)"
-		}
-		s.startMove(a, cause, false)
+		s.ensureImages(ctx, a, byID)
 	}
 }
 
-// pickLocked is pick under the placement lock.
-func (s *Service) pickLocked(ctx context.Context, a store.App, nodes []api.Node, skip string) (api.Node, string, error) {
+// replace drops the replicas of an app whose node is down or forgotten
+// and places every replica that waits for a node.
+func (s *Service) replace(ctx context.Context, app string, nodes []api.Node) (store.App, error) {
 	s.placeMu.Lock()
 	defer s.placeMu.Unlock()
-	return s.pick(ctx, a, nodes, skip)
-}
-
-// noRoom records why an app could not be placed; other errors are logged.
-func (s *Service) noRoom(app string, err error) {
-	if nr := (*noRoomError)(nil); errors.As(err, &nr) {
-		s.setPending(app, nr.reason)
-		return
-	}
-	s.log.Error("place app", "app", app, "err", err)
-}
-
-// startMove moves an app to another node in the background, unless a move
-// of it already runs. With keep, its node keeps running it until the new
-// node does (a drain); without, its node is gone.
-func (s *Service) startMove(a store.App, cause string, keep bool) chan error {
-	done := make(chan error, 1)
-	s.mu.Lock()
-	if s.moving[a.Name] {
-		s.mu.Unlock()
-		done <- fmt.Errorf("app %s is already being moved", a.Name)
-		return done
-	}
-	s.moving[a.Name] = true
-	base := s.ctx
-	s.mu.Unlock()
-	go func() {
-		ctx, cancel := context.WithTimeout(base, s.cfg.BuildTimeout+5*time.Minute)
-		defer cancel()
-		err := s.move(ctx, a, cause, keep)
-		s.mu.Lock()
-		delete(s.moving, a.Name)
-		if err == nil {
-			delete(s.retry, a.Name)
-		} else if nr := (*noRoomError)(nil); !errors.As(err, &nr) {
-			b := s.retry[a.Name]
-			b.failures++
-			b.next = time.Now().Add(min(firstBackoff<<(b.failures-1), maxBackoff))
-			s.retry[a.Name] = b
+	byID := nodeMap(nodes)
+	var gone []string
+	a, err := s.cfg.Store.UpdateApp(ctx, app, func(x *store.App) error {
+		gone = gone[:0]
+		kept := []string{}
+		for _, id := range x.Nodes {
+			if n, ok := byID[id]; !ok || n.State == api.NodeDown {
+				gone = append(gone, id)
+				continue
+			}
+			kept = append(kept, id)
 		}
-		s.mu.Unlock()
-		if nr := (*noRoomError)(nil); errors.As(err, &nr) {
-			s.setPending(a.Name, nr.reason)
-		} else if err != nil {
-			s.log.Error("move app", "app", a.Name, "cause", cause, "err", err)
-			s.system(context.Background(), "app.move.failed", a.Name, cause+": "+err.Error())
-		}
-		done <- err
-	}()
-	return done
-}
-
-// move rebuilds an app's current release on another node from the source
-// the master holds, then makes that node the app's. The release keeps its
-// number: its source, env and settings are unchanged.
-func (s *Service) move(ctx context.Context, a store.App, cause string, keep bool) error {
-	from := a.NodeID
-	r, err := s.cfg.Store.Release(ctx, a.Name, a.Release)
+		x.Nodes = kept
+		return nil
+	})
 	if err != nil {
-		return err
+		return a, err
 	}
-	if r.Source == "" {
-		return fmt.Errorf("release %d has no source to rebuild from", r.Number)
-	}
-	nodes, err := s.cfg.Nodes.Nodes(ctx)
-	if err != nil {
-		return err
-	}
-	if keep {
-		s.mu.Lock()
-		s.handoff[a.Name] = handoff{from: from}
-		s.mu.Unlock()
-	}
-	s.placeMu.Lock()
-	to, why, err := s.pick(ctx, a, nodes, from)
-	if err == nil {
-		// Reserve the room now: the app counts on its new node while it
-		// builds, but the node is not asked to run it before it has the image.
-		s.mu.Lock()
-		s.unbuilt[a.Name] = to.ID
-		s.mu.Unlock()
-		_, err = s.cfg.Store.UpdateApp(ctx, a.Name, func(x *store.App) error { x.NodeID, x.Pending = to.ID, ""; return nil })
-	}
-	s.placeMu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.unbuilt, a.Name)
-		s.mu.Unlock()
-	}()
-	if err != nil {
-		s.endHandoff(a.Name)
-		return err
-	}
-	s.system(ctx, "app.place", a.Name, cause+": "+why)
-	s.log.Info("moving app", "app", a.Name, "from", from, "to", to.ID, "cause", cause)
-	bl := &buildLog{notify: make(chan struct{})}
-	bl.printf("==> %s: rebuilding release %d on %s", cause, r.Number, to.Hostname)
-	res, _, err := s.buildOn(ctx, a, &r, bl, to)
-	if err == nil && !res.OK {
-		err = errors.New(res.Error)
-	}
-	if err != nil {
-		// Back to where it was: a drained node still runs it, a down one may return.
-		s.cfg.Store.UpdateApp(context.Background(), a.Name, func(x *store.App) error { x.NodeID = from; return nil })
-		s.endHandoff(a.Name)
-		return fmt.Errorf("rebuild on %s: %w", to.Hostname, err)
-	}
-	r.BuildNode = to.ID
-	r.BuildLog = truncateLog(r.BuildLog + "\n" + bl.kept())
-	if err := s.cfg.Store.UpdateRelease(ctx, r); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	delete(s.unbuilt, a.Name)
-	s.mu.Unlock()
-	s.pusher.Kick(to.ID)
-	if keep {
-		if err := s.waitHealthy(ctx, a.Name, r.Number, to.ID); err != nil {
-			// The old node keeps it; the new one lets go.
-			s.cfg.Store.UpdateApp(context.Background(), a.Name, func(x *store.App) error { x.NodeID = from; return nil })
-			s.endHandoff(a.Name)
-			s.pusher.Kick(to.ID)
-			return err
-		}
-		// Stop routing to the old instance before it stops.
-		s.mu.Lock()
-		s.handoff[a.Name] = handoff{from: from, leaving: true}
-		s.mu.Unlock()
-		if s.cfg.OnChange != nil {
-			s.cfg.OnChange()
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(routeSettle):
-		}
-		s.endHandoff(a.Name)
-	}
-	if s.cfg.OnChange != nil {
-		s.cfg.OnChange()
-	}
-	s.log.Info("app moved", "app", a.Name, "to", to.ID)
-	return nil
-}
-
-// routeSettle is how long a drain waits, after taking an instance out of
-// the routes, for the proxies to have the new routes before it stops.
-const routeSettle = 2 * time.Second
-
-func (s *Service) endHandoff(app string) {
-	s.mu.Lock()
-	h, ok := s.handoff[app]
-	delete(s.handoff, app)
-	s.mu.Unlock()
-	if ok {
-		s.pusher.Kick(h.from)
-	}
-}
-
-// waitHealthy waits until node reports a healthy instance of the release.
-func (s *Service) waitHealthy(ctx context.Context, app string, release int, node string) error {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	for {
-		s.mu.Lock()
-		for _, in := range s.reports[node].Instances {
-			if in.App == app && in.Release == release && in.State == proto.InstanceHealthy {
-				s.mu.Unlock()
-				return nil
+	cause := ""
+	if len(gone) > 0 {
+		var names []string
+		for _, id := range gone {
+			if n, ok := byID[id]; ok {
+				names = append(names, n.Hostname+" (down)")
+			} else {
+				names = append(names, id)
 			}
 		}
-		s.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waited 3m for release %d of %s to be healthy on its new node: it is not", release, app)
-		case <-t.C:
+		cause = "reschedule from " + strings.Join(slices.Compact(names), ", ")
+		s.log.Info("rescheduling replicas", "app", app, "from", gone)
+	}
+	return s.fill(ctx, a, nodes, cause)
+}
+
+// ensureImages starts a build of the app's current release on every node
+// of its replicas that lacks the image: a replica runs only where its
+// image is. Builds on several nodes run in parallel.
+func (s *Service) ensureImages(ctx context.Context, a store.App, byID map[string]api.Node) {
+	var image string
+	for _, id := range slices.Compact(slices.Sorted(slices.Values(a.Nodes))) {
+		if !ready(byID[id]) {
+			continue
 		}
+		if image == "" {
+			if image = s.imageOf(ctx, a.Name, a.Release); image == "" {
+				return
+			}
+		}
+		has, known := s.hasImage(id, a.Name, image)
+		if has || !known {
+			continue
+		}
+		key := id + " " + image
+		s.mu.Lock()
+		busy, b := s.building[key], s.retry[key]
+		if !busy && !time.Now().Before(b.next) {
+			s.building[key] = true
+		} else {
+			busy = true
+		}
+		s.mu.Unlock()
+		if !busy {
+			go s.replicate(a.Name, a.Release, byID[id], key)
+		}
+	}
+}
+
+// imageOf returns the image of a ready release that has a source to build
+// it from ("" otherwise). Ready releases do not change, so it is kept.
+func (s *Service) imageOf(ctx context.Context, app string, n int) string {
+	key := fmt.Sprintf("%s/%d", app, n)
+	s.mu.Lock()
+	img, ok := s.images[key]
+	s.mu.Unlock()
+	if ok {
+		return img
+	}
+	r, err := s.cfg.Store.Release(ctx, app, n)
+	if err != nil || r.Status != api.ReleaseReady || r.Source == "" {
+		return ""
+	}
+	s.mu.Lock()
+	s.images[key] = r.Image
+	s.mu.Unlock()
+	return r.Image
+}
+
+// hasImage tells whether a node has an app's image, as far as its reports
+// and this master's builds say; known is false before the node reported
+// (or for agents that do not report images).
+func (s *Service) hasImage(nodeID, app, image string) (has, known bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rep, ok := s.reports[nodeID]
+	if !ok || rep.Images == nil {
+		return true, false
+	}
+	at, ok := s.built[nodeID+" "+image]
+	return slices.Contains(rep.Images[app], image) || (ok && time.Since(at) < builtFresh), true
+}
+
+// builtFresh is how long a build this master saw succeed counts as the
+// node having the image, if the node's reports do not say so first.
+const builtFresh = 30 * time.Second
+
+// markBuilt notes that a node has just built an image.
+func (s *Service) markBuilt(nodeID, image string) {
+	s.mu.Lock()
+	s.built[nodeID+" "+image] = time.Now()
+	s.mu.Unlock()
+}
+
+// replicate builds release n of app on a node that is to run a replica of
+// it, from the source the master holds.
+func (s *Service) replicate(app string, n int, node api.Node, key string) {
+	s.mu.Lock()
+	base := s.ctx
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(base, s.cfg.BuildTimeout)
+	defer cancel()
+	err := func() error {
+		a, err := s.cfg.Store.App(ctx, app)
+		if err != nil {
+			return err
+		}
+		r, err := s.cfg.Store.Release(ctx, app, n)
+		if err != nil {
+			return err
+		}
+		bl := &buildLog{notify: make(chan struct{})}
+		s.log.Info("building a replica's image", "app", app, "release", n, "node", node.ID)
+		res, _, err := s.buildOn(ctx, a, &r, bl, node)
+		if err == nil && !res.OK {
+			err = errors.New(res.Error)
+		}
+		if err != nil {
+			return err
+		}
+		s.markBuilt(node.ID, r.Image)
+		return nil
+	}()
+	s.mu.Lock()
+	delete(s.building, key)
+	if err == nil {
+		delete(s.retry, key)
+	} else {
+		b := s.retry[key]
+		b.failures++
+		b.next = time.Now().Add(min(firstBackoff<<min(b.failures-1, 10), maxBackoff))
+		s.retry[key] = b
+	}
+	s.mu.Unlock()
+	if err != nil {
+		s.log.Error("build a replica's image", "app", app, "release", n, "node", node.ID, "err", err)
+		s.system(context.Background(), "app.move.failed", app, fmt.Sprintf("build of release %d on %s: %v", n, node.Hostname, err))
+		return
+	}
+	s.pusher.Kick(node.ID)
+}
+
+// healthyOn counts the healthy instances of an app's release on a node.
+func (s *Service) healthyOn(nodeID, app string, release int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := 0
+	for _, in := range s.reports[nodeID].Instances {
+		if in.App == app && in.Release == release && in.State == proto.InstanceHealthy {
+			k++
+		}
+	}
+	return k
+}
+
+// system writes an audit event made by the scheduler, not a user.
+func (s *Service) system(ctx context.Context, action, target, detail string) {
+	if err := s.cfg.Store.Audit(ctx, "system", action, target, detail); err != nil {
+		s.log.Error("write audit event", "action", action, "err", err)
 	}
 }
 
@@ -399,47 +461,234 @@ func truncateLog(s string) string {
 	return s
 }
 
-// system writes an audit event made by the scheduler, not a user.
-func (s *Service) system(ctx context.Context, action, target, detail string) {
-	if err := s.cfg.Store.Audit(ctx, "system", action, target, detail); err != nil {
-		s.log.Error("write audit event", "action", action, "err", err)
+// Scale sets how many replicas of an app run. Fewer: replicas leave (off
+// down nodes first, then from the nodes with the most), each out of the
+// proxies' routes before it stops. More: they are placed at once where
+// they fit, the rest wait with the reason.
+func (s *Service) Scale(ctx context.Context, who store.User, name string, replicas int) (api.App, error) {
+	if replicas < 0 || replicas > MaxReplicas {
+		return api.App{}, api.Errorf(api.CodeBadRequest, "replicas %d is out of range: use 0 to %d", replicas, MaxReplicas)
 	}
+	a, err := s.app(ctx, who, name)
+	if err != nil {
+		return api.App{}, err
+	}
+	nodes, err := s.cfg.Nodes.Nodes(ctx)
+	if err != nil {
+		return api.App{}, err
+	}
+	byID := nodeMap(nodes)
+	from := a.Replicas
+	s.placeMu.Lock()
+	var dropped []string
+	a, err = s.cfg.Store.UpdateApp(ctx, a.Name, func(x *store.App) error {
+		from = x.Replicas
+		x.Replicas = replicas
+		x.Nodes, dropped = shrink(x.Nodes, replicas, byID)
+		if replicas == 0 {
+			x.Pending = ""
+		}
+		return nil
+	})
+	if err == nil && a.Release > 0 {
+		a, err = s.fill(ctx, a, nodes, "scale")
+	}
+	s.placeMu.Unlock()
+	if err != nil {
+		return api.App{}, err
+	}
+	for _, id := range slices.Compact(slices.Sorted(slices.Values(dropped))) {
+		s.pusher.Kick(id)
+	}
+	s.audit(ctx, who, "app.scale", a.Name, fmt.Sprintf("%d -> %d", from, replicas))
+	if s.cfg.OnChange != nil {
+		s.cfg.OnChange()
+	}
+	return s.Get(ctx, who, a.Name)
 }
 
-// Drain moves every app off a node, one at a time, each new instance healthy
-// before the old one stops. The node should be cordoned first, so nothing
-// new lands on it. It returns at once; the moves go on in the background.
+// shrink takes replicas off nodes until n are left: off nodes that are not
+// ready first, then off the node with the most of them (the latest placed
+// when tied). It returns what is left and the nodes replicas left.
+func shrink(nodes []string, n int, byID map[string]api.Node) (kept, dropped []string) {
+	kept = slices.Clone(nodes)
+	for len(kept) > n {
+		c := counts(kept)
+		drop := -1
+		for i := len(kept) - 1; i >= 0; i-- {
+			id := kept[i]
+			if byID[id].State != api.NodeReady {
+				drop = i
+				break
+			}
+			if drop < 0 || c[id] > c[kept[drop]] {
+				drop = i
+			}
+		}
+		dropped = append(dropped, kept[drop])
+		kept = slices.Delete(kept, drop, drop+1)
+	}
+	return kept, dropped
+}
+
+// Drain moves every replica off a node, one at a time, each new instance
+// healthy before the old one stops. The node should be cordoned first, so
+// nothing new lands on it. It returns at once; the moves go on in the
+// background.
 func (s *Service) Drain(ctx context.Context, nodeID string) ([]string, error) {
 	as, err := s.cfg.Store.Apps(ctx, "")
 	if err != nil {
 		return nil, err
 	}
-	var todo []store.App
 	names := []string{}
 	for _, a := range as {
-		if a.NodeID == nodeID {
-			todo = append(todo, a)
+		if slices.Contains(a.Nodes, nodeID) {
 			names = append(names, a.Name)
 		}
 	}
+	s.mu.Lock()
+	base := s.ctx
+	s.mu.Unlock()
 	go func() {
-		for _, a := range todo {
-			if a.Release == 0 {
-				// Nothing runs yet: it is placed afresh at its next build.
-				if _, err := s.cfg.Store.UpdateApp(context.Background(), a.Name, func(x *store.App) error {
-					if x.NodeID == nodeID {
-						x.NodeID = ""
-					}
-					return nil
-				}); err != nil {
-					s.log.Error("unplace app", "app", a.Name, "err", err)
+		for _, app := range names {
+			for {
+				err := s.moveOff(base, app, nodeID)
+				if errors.Is(err, errNotThere) {
+					break
 				}
-				continue
-			}
-			if err := <-s.startMove(a, "drain of "+nodeID, true); err != nil {
-				s.log.Warn("drain: app not moved", "node", nodeID, "app", a.Name, "err", err)
+				if err != nil {
+					s.log.Warn("drain: replica not moved", "node", nodeID, "app", app, "err", err)
+					s.system(context.Background(), "app.move.failed", app, "drain of "+nodeID+": "+err.Error())
+					break
+				}
 			}
 		}
 	}()
 	return names, nil
+}
+
+var errNotThere = errors.New("no replica on the node")
+
+// moveOff moves one replica of app off a node: the new node builds the
+// image and runs it, the old node keeps its instance until then, and lets
+// it go (out of the routes, then stopped) once the new one is healthy.
+func (s *Service) moveOff(ctx context.Context, app, from string) error {
+	nodes, err := s.cfg.Nodes.Nodes(ctx)
+	if err != nil {
+		return err
+	}
+	s.placeMu.Lock()
+	a, err := s.cfg.Store.App(ctx, app)
+	if err != nil || !slices.Contains(a.Nodes, from) {
+		s.placeMu.Unlock()
+		if err == nil {
+			err = errNotThere
+		}
+		return err
+	}
+	if a.Release == 0 {
+		// Nothing runs yet: the replica is placed afresh at the next build.
+		_, err = s.cfg.Store.UpdateApp(ctx, app, func(x *store.App) error {
+			if i := slices.Index(x.Nodes, from); i >= 0 {
+				x.Nodes = slices.Delete(x.Nodes, i, i+1)
+			}
+			return nil
+		})
+		s.placeMu.Unlock()
+		return err
+	}
+	used, err := s.used(ctx)
+	if err != nil {
+		s.placeMu.Unlock()
+		return err
+	}
+	have := counts(a.Nodes)
+	have[from]--
+	need := s.needOf(a.Config)
+	picked, reason := spread(nodes, used, need, 1, have, from, s.rules())
+	if len(picked) == 0 {
+		s.placeMu.Unlock()
+		return &noRoomError{"no other node has room: " + reason}
+	}
+	to := picked[0]
+	a, err = s.cfg.Store.UpdateApp(ctx, app, func(x *store.App) error {
+		if i := slices.Index(x.Nodes, from); i >= 0 {
+			x.Nodes[i] = to.ID
+		}
+		return nil
+	})
+	if err == nil {
+		s.mu.Lock()
+		if s.keep[app] == nil {
+			s.keep[app] = map[string]int{}
+		}
+		s.keep[app][from]++
+		s.mu.Unlock()
+	}
+	s.placeMu.Unlock()
+	if err != nil {
+		return err
+	}
+	free := int64(to.Facts.MemoryBytes) - used[to.ID].Memory
+	s.system(ctx, "app.place", app, fmt.Sprintf("drain of %s: on %s (%s): needs %s and %s CPUs; the node had %s free of %s",
+		from, to.Hostname, to.ID, sizeText(need.Memory), cpuText(need.CPUs), sizeText(free), sizeText(int64(to.Facts.MemoryBytes))))
+	s.log.Info("moving a replica", "app", app, "from", from, "to", to.ID)
+	s.pusher.Kick(to.ID)
+	release := func() {
+		s.mu.Lock()
+		if s.keep[app][from]--; s.keep[app][from] <= 0 {
+			delete(s.keep[app], from)
+		}
+		s.mu.Unlock()
+		s.pusher.Kick(from) // it lets its instance go
+	}
+	err = s.waitRunning(ctx, a, to.ID)
+	if err != nil {
+		// Back where it was: the drained node still runs it.
+		s.placeMu.Lock()
+		s.cfg.Store.UpdateApp(context.Background(), app, func(x *store.App) error {
+			if i := slices.Index(x.Nodes, to.ID); i >= 0 {
+				x.Nodes[i] = from
+			}
+			return nil
+		})
+		s.placeMu.Unlock()
+		release()
+		s.pusher.Kick(to.ID)
+		return err
+	}
+	release()
+	if s.cfg.OnChange != nil {
+		s.cfg.OnChange()
+	}
+	s.log.Info("replica moved", "app", app, "to", to.ID)
+	return nil
+}
+
+// waitRunning waits until a node runs, healthy, as many instances of the
+// app's current release as it holds replicas of it.
+func (s *Service) waitRunning(ctx context.Context, a store.App, node string) error {
+	within := s.cfg.BuildTimeout + 3*time.Minute
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		cur, err := s.cfg.Store.App(ctx, a.Name)
+		if err != nil {
+			return err
+		}
+		want := counts(cur.Nodes)[node]
+		if want == 0 {
+			return fmt.Errorf("the replica of %s left %s while it moved there", a.Name, node)
+		}
+		if s.healthyOn(node, a.Name, cur.Release) >= want {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waited %s for release %d of %s to be healthy on its new node: it is not", within, cur.Release, a.Name)
+		case <-t.C:
+		}
+	}
 }

@@ -47,9 +47,17 @@ type Config struct {
 	// DefaultMemory and DefaultCPUs apply to apps that ask for none.
 	DefaultMemory int64
 	DefaultCPUs   float64
-	// DefaultDBMemory is what a database that asks for no memory reserves
-	// on its node, for placement.
+	// DefaultDBMemory and DefaultDBCPUs are what a database that asks for
+	// none reserves on its node, for placement.
 	DefaultDBMemory int64
+	DefaultDBCPUs   float64
+	// MinFreeDisk: a node with less free disk takes no new replica.
+	MinFreeDisk int64
+	// CPUOvercommit: a node takes apps and databases requesting up to its
+	// cores times this many CPUs (at least 1; quotas are ceilings, not
+	// reservations). An app asking for more CPUs than a node's cores never
+	// goes there.
+	CPUOvercommit float64
 	// ScheduleEvery is how often pending apps and apps on down nodes are
 	// looked at (default 1s).
 	ScheduleEvery time.Duration
@@ -75,12 +83,13 @@ type Service struct {
 	reports map[string]proto.StatusReport // by node id
 	pusher  *nodepush.Pusher
 
-	placeMu sync.Mutex         // one placement at a time, so two never take the same room
-	moving  map[string]bool    // apps being moved to another node
-	retry   map[string]backoff // apps whose last move failed
-	handoff map[string]handoff // apps a draining node keeps until their new node runs them
-	unbuilt map[string]string  // apps moving to a node (by id) that is still building them
-	down    string             // the down nodes at the last schedule, to notice changes
+	placeMu  sync.Mutex                // one placement at a time, so two never take the same room
+	keep     map[string]map[string]int // app -> node -> replicas a draining node keeps until their new node runs them
+	building map[string]bool           // "node image": a replica's image builds there
+	retry    map[string]backoff        // "node image": its last build failed
+	built    map[string]time.Time      // "node image" -> when this master saw it built there (until reports say)
+	images   map[string]string         // "app/release" -> image, of ready releases
+	down     string                    // the down nodes at the last schedule, to notice changes
 }
 
 // New returns a Service.
@@ -99,7 +108,7 @@ func New(cfg Config) *Service {
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger.With("component", "apps"), ctx: context.Background(),
 		builds: map[string]*buildLog{}, reports: map[string]proto.StatusReport{},
-		moving: map[string]bool{}, retry: map[string]backoff{}, handoff: map[string]handoff{}, unbuilt: map[string]string{}}
+		keep: map[string]map[string]int{}, building: map[string]bool{}, retry: map[string]backoff{}, built: map[string]time.Time{}, images: map[string]string{}}
 	s.pusher = nodepush.New(nodepush.Config{What: "apps", Path: proto.PathApps, Tunnel: cfg.Tunnel, Logger: s.log,
 		Desired: func(ctx context.Context, nodeID string) (any, error) { return s.Desired(ctx, nodeID) }})
 	return s
@@ -273,7 +282,8 @@ func (s *Service) view(ctx context.Context, a store.App) (api.App, error) {
 	for _, n := range nodes {
 		byID[n.ID] = n
 	}
-	if n, ok := byID[a.NodeID]; ok {
+	v.Replicas, v.Nodes = a.Replicas, append([]string{}, a.Nodes...)
+	if n, ok := byID[a.FirstNode()]; ok {
 		v.Node, v.NodeName = n.ID, n.Hostname
 	}
 	s.mu.Lock()
@@ -296,7 +306,14 @@ func (s *Service) view(ctx context.Context, a store.App) (api.App, error) {
 		}
 	}
 	s.mu.Unlock()
-	sort.Slice(v.Instances, func(i, j int) bool { return v.Instances[i].ID < v.Instances[j].ID })
+	// APP.N in ssh names the Nth instance of this order: by node name, then id.
+	sort.Slice(v.Instances, func(i, j int) bool {
+		x, y := v.Instances[i], v.Instances[j]
+		if x.NodeName != y.NodeName {
+			return x.NodeName < y.NodeName
+		}
+		return x.ID < y.ID
+	})
 	var latest *store.Release
 	rs, err := s.cfg.Store.Releases(ctx, a.Name)
 	if err != nil {
@@ -310,11 +327,13 @@ func (s *Service) view(ctx context.Context, a store.App) (api.App, error) {
 			v.Runtime = r.Runtime
 		}
 	}
-	v.Status, v.StatusReason = status(a, latest, v.Instances, byID[a.NodeID])
+	v.Status, v.StatusReason = status(a, latest, v.Instances, byID[a.FirstNode()])
 	for _, in := range v.Instances {
 		if in.Release == a.Release && in.State == proto.InstanceHealthy {
-			v.Address = in.Address
-			break
+			if v.Address == "" {
+				v.Address = in.Address
+			}
+			v.Running++
 		}
 	}
 	return v, nil
@@ -322,10 +341,23 @@ func (s *Service) view(ctx context.Context, a store.App) (api.App, error) {
 
 // status derives an app's status from its releases and instances.
 func status(a store.App, latest *store.Release, insts []api.Instance, node api.Node) (string, string) {
-	if a.Pending != "" {
+	st, reason := status1(a, latest, insts, node)
+	if a.Pending != "" && st != api.AppPending && st != api.AppStopped {
+		// Some replicas run, the others wait for room.
+		reason = strings.TrimPrefix(a.Pending+"; "+reason, "; ")
+		reason = strings.TrimSuffix(reason, "; ")
+	}
+	return st, reason
+}
+
+func status1(a store.App, latest *store.Release, insts []api.Instance, node api.Node) (string, string) {
+	if a.Pending != "" && len(a.Nodes) == 0 && a.Replicas > 0 {
 		return api.AppPending, a.Pending
 	}
 	building := latest != nil && latest.Status == api.ReleaseBuilding
+	if a.Replicas == 0 && a.Release > 0 {
+		return api.AppStopped, "scaled to 0 replicas: run it with gasper app scale " + a.Name + " 1"
+	}
 	if a.Release == 0 {
 		switch {
 		case building:
@@ -340,6 +372,9 @@ func status(a store.App, latest *store.Release, insts []api.Instance, node api.N
 	for _, in := range insts {
 		if in.Release != a.Release {
 			continue
+		}
+		if in.State == proto.InstanceStopping {
+			continue // leaving: scaled down or replaced
 		}
 		last = in
 		switch in.State {
@@ -360,6 +395,8 @@ func status(a store.App, latest *store.Release, insts []api.Instance, node api.N
 		reason = fmt.Sprintf("release %d failed (%s); release %d keeps serving", latest.Number, latest.Error, a.Release)
 	}
 	switch {
+	case healthy > 0 && crash+oom+starting == 0 && healthy < len(a.Nodes):
+		return api.AppDeploying, strings.TrimSuffix(fmt.Sprintf("%d of %d replicas running; %s", healthy, len(a.Nodes), reason), "; ")
 	case healthy > 0 && crash+oom+starting == 0:
 		return api.AppRunning, reason
 	case oom > 0:
@@ -368,7 +405,7 @@ func status(a store.App, latest *store.Release, insts []api.Instance, node api.N
 		return api.AppCrashLoop, fmt.Sprintf("the process keeps exiting (last exit code %d); restarting with backoff", last.ExitCode)
 	case healthy > 0:
 		return api.AppDeploying, "some instances are not healthy yet"
-	case node.ID == "":
+	case len(a.Nodes) == 0:
 		return api.AppPending, "no node runs it"
 	case node.State != api.NodeReady:
 		return api.AppPending, fmt.Sprintf("its node %s is %s", node.Hostname, node.State)
@@ -394,7 +431,13 @@ func (s *Service) Create(ctx context.Context, who store.User, req api.CreateAppR
 	if err := checkEnv(env); err != nil {
 		return api.App{}, err
 	}
-	a := store.App{Name: req.Name, OwnerID: who.ID, Config: cfg}
+	a := store.App{Name: req.Name, OwnerID: who.ID, Config: cfg, Replicas: 1}
+	if req.Replicas != nil {
+		if *req.Replicas < 0 || *req.Replicas > MaxReplicas {
+			return api.App{}, api.Errorf(api.CodeBadRequest, "replicas %d is out of range: use 0 to %d", *req.Replicas, MaxReplicas)
+		}
+		a.Replicas = *req.Replicas
+	}
 	if a.EnvSealed, err = s.sealEnv(env); err != nil {
 		return api.App{}, err
 	}
@@ -413,7 +456,7 @@ func (s *Service) Create(ctx context.Context, who store.User, req api.CreateAppR
 	if err := s.cfg.Store.CreateApp(ctx, a); err != nil {
 		return api.App{}, err
 	}
-	s.audit(ctx, who, "app.create", a.Name, "")
+	s.audit(ctx, who, "app.create", a.Name, fmt.Sprintf("replicas %d", a.Replicas))
 	if a.GitURL != "" {
 		if _, err := s.deploy(ctx, a, "", "git"); err != nil {
 			return api.App{}, err
@@ -586,7 +629,7 @@ func (s *Service) copyRelease(ctx context.Context, a store.App, from store.Relea
 	if _, err := s.cfg.Store.UpdateApp(ctx, a.Name, func(x *store.App) error { x.Release = r.Number; return nil }); err != nil {
 		return api.Release{}, err
 	}
-	s.pusher.Kick(a.NodeID)
+	s.kickNodes(a)
 	r.Current = true
 	return r.Release, nil
 }
@@ -710,7 +753,7 @@ func (s *Service) Restart(ctx context.Context, who store.User, name string) erro
 		return err
 	}
 	s.audit(ctx, who, "app.restart", a.Name, "")
-	s.pusher.Kick(a.NodeID)
+	s.kickNodes(a)
 	return nil
 }
 
@@ -744,10 +787,10 @@ func (s *Service) Logs(ctx context.Context, who store.User, name string, follow 
 	if err != nil {
 		return err
 	}
-	if a.NodeID == "" {
+	if a.FirstNode() == "" {
 		return api.Errorf(api.CodeConflict, "app %s has not run anywhere yet, so it has no logs", a.Name)
 	}
-	hc, ok := s.cfg.Tunnel.Client(a.NodeID)
+	hc, ok := s.cfg.Tunnel.Client(a.FirstNode())
 	if !ok {
 		return api.Errorf(api.CodeUnavailable, "the node of app %s is not connected", a.Name)
 	}
@@ -842,9 +885,6 @@ func (s *Service) Routes(ctx context.Context) ([]proto.Route, error) {
 			if p == nil || in.State != proto.InstanceHealthy || in.Address == "" {
 				continue
 			}
-			if h, ok := s.handoff[in.App]; ok && h.from == nodeID && h.leaving {
-				continue // the draining node is about to stop it
-			}
 			if in.Release == release[in.App] {
 				p.current = append(p.current, in.Address)
 			} else {
@@ -874,6 +914,18 @@ func (s *Service) Report(nodeID string, rep proto.StatusReport) {
 	s.mu.Lock()
 	changed := !sameInstances(s.reports[nodeID], rep)
 	s.reports[nodeID] = rep
+	// Once the node reports an image it built, its reports are the truth:
+	// when it lets the image go, the next report says so.
+	for _, imgs := range rep.Images {
+		for _, img := range imgs {
+			delete(s.built, nodeID+" "+img)
+		}
+	}
+	for k, at := range s.built {
+		if time.Since(at) >= builtFresh {
+			delete(s.built, k)
+		}
+	}
 	s.mu.Unlock()
 	if changed && s.cfg.OnChange != nil {
 		s.cfg.OnChange()

@@ -84,6 +84,14 @@ func (s *Server) rollbackApp(r *http.Request, c *caller) (any, error) {
 	return s.cfg.Apps.Rollback(r.Context(), c.User, r.PathValue("app"), req.Release)
 }
 
+func (s *Server) scaleApp(r *http.Request, c *caller) (any, error) {
+	var req api.ScaleRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	return s.cfg.Apps.Scale(r.Context(), c.User, r.PathValue("app"), req.Replicas)
+}
+
 func (s *Server) restartApp(r *http.Request, c *caller) (any, error) {
 	return nil, s.cfg.Apps.Restart(r.Context(), c.User, r.PathValue("app"))
 }

@@ -369,6 +369,7 @@ func TestOpenAPIDocumentIsTrue(t *testing.T) {
 		"PATCH /apps/{app}":            api.UpdateAppRequest{AppConfig: api.AppConfig{CPUs: 1}},
 		"POST /apps/{app}/source":      sourceArchive(t),
 		"POST /apps/{app}/rollback":    api.RollbackRequest{},
+		"POST /apps/{app}/scale":       api.ScaleRequest{Replicas: 2},
 		"PATCH /apps/{app}/env":        api.EnvRequest{Set: map[string]string{"B": "2"}, Unset: []string{"A"}},
 		"POST /apps/{app}/domains":     api.DomainRequest{Domain: "www.walked.example"},
 		"POST /certificates":           testCertificate(t, "www.example.com"),

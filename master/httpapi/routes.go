@@ -83,6 +83,8 @@ func (s *Server) routes() []route {
 			Query: []string{"follow"}, Status: http.StatusOK, Stream: s.buildLog},
 		{Method: "POST", Path: "/apps/{app}/rollback", Access: user, Summary: "Roll back to an earlier release (a new release with its image, no build)",
 			Request: api.RollbackRequest{}, Response: api.Release{}, Status: http.StatusAccepted, Handle: s.rollbackApp},
+		{Method: "POST", Path: "/apps/{app}/scale", Access: user, Summary: "Set how many replicas of the app run (0 to 100), spread across nodes",
+			Request: api.ScaleRequest{}, Response: api.App{}, Status: http.StatusOK, Handle: s.scaleApp},
 		{Method: "POST", Path: "/apps/{app}/restart", Access: user, Summary: "Replace the app's instances with fresh ones",
 			Status: http.StatusNoContent, Handle: s.restartApp},
 		{Method: "GET", Path: "/apps/{app}/logs", Access: user, Summary: "The app's logs; follow=1 streams them",

@@ -25,26 +25,33 @@ type App struct {
 	GitToken   []byte // sealed
 	Release    int
 	Generation int
-	NodeID     string
-	// Pending says why no node can take the app; empty when it is placed
-	// or has not asked for a place yet.
+	// Replicas is how many instances should run (0: scaled down).
+	Replicas int
+	// Nodes holds the node id of each placed replica; a node appears once
+	// per replica it runs. Fewer entries than Replicas: the rest wait.
+	Nodes []string
+	// Pending says why no node can take the app (or some of its replicas);
+	// empty when it is placed or has not asked for a place yet.
 	Pending   string
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
 
-const appCols = `name, owner_id, config, env_sealed, git_url, git_branch, git_token, release, generation, node_id, pending, created_at, updated_at`
+const appCols = `name, owner_id, config, env_sealed, git_url, git_branch, git_token, release, generation, replicas, nodes, pending, created_at, updated_at`
 
 func scanApp(row interface{ Scan(...any) error }) (App, error) {
 	var a App
-	var cfg string
+	var cfg, nodes string
 	var created, updated int64
 	if err := row.Scan(&a.Name, &a.OwnerID, &cfg, &a.EnvSealed, &a.GitURL, &a.GitBranch, &a.GitToken,
-		&a.Release, &a.Generation, &a.NodeID, &a.Pending, &created, &updated); err != nil {
+		&a.Release, &a.Generation, &a.Replicas, &nodes, &a.Pending, &created, &updated); err != nil {
 		return App{}, err
 	}
 	if err := json.Unmarshal([]byte(cfg), &a.Config); err != nil {
 		return App{}, fmt.Errorf("app %s: decode config: %w", a.Name, err)
+	}
+	if err := json.Unmarshal([]byte(nodes), &a.Nodes); err != nil {
+		return App{}, fmt.Errorf("app %s: decode nodes: %w", a.Name, err)
 	}
 	a.CreatedAt, a.UpdatedAt = fromMS(created), fromMS(updated)
 	return a, nil
@@ -57,12 +64,29 @@ func (s *Store) CreateApp(ctx context.Context, a App) error {
 		return err
 	}
 	t := now()
-	_, err = s.db.ExecContext(ctx, `INSERT INTO apps(`+appCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?)`,
-		a.Name, a.OwnerID, string(cfg), a.EnvSealed, a.GitURL, a.GitBranch, a.GitToken, a.NodeID, a.Pending, t, t)
+	_, err = s.db.ExecContext(ctx, `INSERT INTO apps(`+appCols+`, node_id) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?)`,
+		a.Name, a.OwnerID, string(cfg), a.EnvSealed, a.GitURL, a.GitBranch, a.GitToken, a.Replicas, nodesJSON(a.Nodes), a.Pending, t, t, a.FirstNode())
 	if isUnique(err) {
 		return api.Errorf(api.CodeConflict, "an app named %s already exists: choose another name", a.Name)
 	}
 	return err
+}
+
+// FirstNode is the node of the first placed replica ("" when none is):
+// what the node_id column, and the API's node, keep showing.
+func (a App) FirstNode() string {
+	if len(a.Nodes) == 0 {
+		return ""
+	}
+	return a.Nodes[0]
+}
+
+func nodesJSON(nodes []string) string {
+	if nodes == nil {
+		nodes = []string{}
+	}
+	b, _ := json.Marshal(nodes)
+	return string(b)
 }
 
 // App returns an app by name.
@@ -112,8 +136,9 @@ func (s *Store) UpdateApp(ctx context.Context, name string, fn func(*App) error)
 		}
 		a.UpdatedAt = fromMS(now())
 		_, err = tx.ExecContext(ctx, `UPDATE apps SET config = ?, env_sealed = ?, git_url = ?, git_branch = ?, git_token = ?,
-			release = ?, generation = ?, node_id = ?, pending = ?, updated_at = ? WHERE name = ?`,
-			string(cfg), a.EnvSealed, a.GitURL, a.GitBranch, a.GitToken, a.Release, a.Generation, a.NodeID, a.Pending, ms(a.UpdatedAt), name)
+			release = ?, generation = ?, replicas = ?, nodes = ?, node_id = ?, pending = ?, updated_at = ? WHERE name = ?`,
+			string(cfg), a.EnvSealed, a.GitURL, a.GitBranch, a.GitToken, a.Release, a.Generation, a.Replicas, nodesJSON(a.Nodes),
+			a.FirstNode(), a.Pending, ms(a.UpdatedAt), name)
 		return err
 	})
 	return a, err

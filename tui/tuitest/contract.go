@@ -73,6 +73,11 @@ func Contract(t *testing.T, env Env) {
 		}
 		wantErr(t, "user restarts another's app", api.ErrNotFound, func() error { return user.Restart(ctx, "ct-web") })
 		wantErr(t, "user deletes another's app", api.ErrNotFound, func() error { return user.DeleteApp(ctx, "ct-web") })
+		wantErr(t, "user scales another's app", api.ErrNotFound, func() error { _, err := user.Scale(ctx, "ct-web", 2); return err })
+		wantErr(t, "scale to 101", api.ErrBadRequest, func() error { _, err := admin.Scale(ctx, "ct-web", 101); return err })
+		if a, err := admin.Scale(ctx, "ct-web", 2); err != nil || a.Replicas != 2 {
+			t.Errorf("scale to 2 = %+v, %v; want 2 replicas", a, err)
+		}
 
 		rels, err := admin.Releases(ctx, "ct-web")
 		if err != nil || len(rels) != 0 || rels == nil {
@@ -96,6 +101,7 @@ func Contract(t *testing.T, env Env) {
 		})
 		for what, call := range map[string]func() error{
 			"restart":  func() error { return admin.Restart(ctx, "ct-missing") },
+			"scale":    func() error { _, err := admin.Scale(ctx, "ct-missing", 1); return err },
 			"delete":   func() error { return admin.DeleteApp(ctx, "ct-missing") },
 			"releases": func() error { _, err := admin.Releases(ctx, "ct-missing"); return err },
 			"logs":     func() error { _, err := admin.Logs(ctx, "ct-missing", true, 0); return err },

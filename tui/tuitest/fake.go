@@ -71,6 +71,16 @@ func (f *Fake) PutApp(a api.App, releases ...api.Release) {
 	if a.Owner == "" {
 		a.Owner = f.me.Email
 	}
+	if a.Replicas == 0 && a.Status != api.AppStopped {
+		a.Replicas = 1 // as the master makes them
+	}
+	if a.Running == 0 {
+		for _, in := range a.Instances {
+			if in.Release == a.Release && in.State == "healthy" {
+				a.Running++
+			}
+		}
+	}
 	f.state.apps[a.Name] = &a
 	f.state.rels[a.Name] = releases
 }
@@ -194,7 +204,13 @@ func (f *Fake) CreateApp(ctx context.Context, req api.CreateAppRequest) (*api.Ap
 	}
 	now := f.state.now()
 	a := &api.App{Name: req.Name, Owner: f.me.Email, Status: api.AppCreated, Config: req.AppConfig,
-		URLs: []string{"http://" + req.Name + "." + f.state.domain}, Domains: []string{}, CreatedAt: now, UpdatedAt: now}
+		URLs: []string{"http://" + req.Name + "." + f.state.domain}, Domains: []string{}, CreatedAt: now, UpdatedAt: now, Replicas: 1}
+	if req.Replicas != nil {
+		if *req.Replicas < 0 || *req.Replicas > 100 {
+			return nil, api.Errorf(api.CodeBadRequest, "replicas %d is out of range: use 0 to 100", *req.Replicas)
+		}
+		a.Replicas = *req.Replicas
+	}
 	for k := range req.Env {
 		a.EnvNames = append(a.EnvNames, k)
 	}
@@ -247,9 +263,20 @@ func (f *Fake) deployLocked(a *api.App, cause, image string) *api.Release {
 func (f *Fake) replaceInstancesLocked(a *api.App) {
 	f.state.seq++
 	now := f.state.now()
-	a.Instances = []api.Instance{{ID: fmt.Sprintf("%s-%d", a.Name, f.state.seq), Node: "n1", NodeName: "node1",
-		Address: "127.0.0.2:30001", Release: a.Release, State: "healthy", StartedAt: &now}}
-	a.Address = a.Instances[0].Address
+	a.Instances = []api.Instance{}
+	for i := range a.Replicas {
+		a.Instances = append(a.Instances, api.Instance{ID: fmt.Sprintf("%s-%d", a.Name, f.state.seq+i), Node: fmt.Sprintf("n%d", i+1),
+			NodeName: fmt.Sprintf("node%d", i+1), Address: fmt.Sprintf("127.0.0.%d:30001", i+2), Release: a.Release, State: "healthy", StartedAt: &now})
+	}
+	f.state.seq += max(a.Replicas-1, 0)
+	a.Running, a.Address = len(a.Instances), ""
+	if len(a.Instances) > 0 {
+		a.Address = a.Instances[0].Address
+	}
+	a.Status = api.AppRunning
+	if a.Replicas == 0 {
+		a.Status = api.AppStopped
+	}
 }
 
 // DeleteApp deletes an app.
@@ -279,6 +306,27 @@ func (f *Fake) Restart(ctx context.Context, app string) error {
 	f.replaceInstancesLocked(a)
 	f.record("restart %s", app)
 	return nil
+}
+
+// Scale sets how many replicas of an app run; they run at once, one per
+// node (node1, node2, ...).
+func (f *Fake) Scale(ctx context.Context, app string, replicas int) (*api.App, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if replicas < 0 || replicas > 100 {
+		return nil, api.Errorf(api.CodeBadRequest, "replicas %d is out of range: use 0 to 100", replicas)
+	}
+	a, err := f.app(app)
+	if err != nil {
+		return nil, err
+	}
+	a.Replicas = replicas
+	if a.Release > 0 {
+		f.replaceInstancesLocked(a)
+	}
+	f.record("scale %s to %d", app, replicas)
+	c := copyApp(a)
+	return &c, nil
 }
 
 // Rebuild builds the current source again.
