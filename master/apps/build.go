@@ -169,7 +169,7 @@ func (s *Service) build(app string, r store.Release, bl *buildLog) {
 	}
 	if r.Status == api.ReleaseReady {
 		s.markBuilt(node, r.Image)
-		a, err := s.cfg.Store.UpdateApp(wctx, app, func(x *store.App) error {
+		a, err := s.update(wctx, app, func(x *store.App) error {
 			if r.Number > x.Release { // a slower, older build never replaces a newer release
 				x.Release = r.Number
 			}
@@ -271,8 +271,7 @@ func orDefault(v, def string) string {
 
 // Desired returns the app specs a node should run.
 func (s *Service) Desired(ctx context.Context, nodeID string) ([]proto.AppSpec, error) {
-	as, err := s.cfg.Store.Apps(ctx, "")
-	if err != nil {
+	if err := s.ledger.load(ctx, s); err != nil {
 		return nil, err
 	}
 	specs := []proto.AppSpec{}
@@ -285,13 +284,25 @@ func (s *Service) Desired(ctx context.Context, nodeID string) ([]proto.AppSpec, 
 		}
 		sort.Strings(resolvers)
 	}
+	names := s.ledger.appsOn(nodeID)
 	s.mu.Lock()
 	keep := map[string]int{}
 	for app, byNode := range s.keep {
 		keep[app] = byNode[nodeID]
+		if keep[app] > 0 && !slices.Contains(names, app) {
+			names = append(names, app)
+		}
 	}
 	s.mu.Unlock()
-	for _, a := range as {
+	sort.Strings(names)
+	for _, name := range names {
+		a, err := s.cfg.Store.App(ctx, name)
+		if errors.Is(err, api.ErrNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
 		// A draining node keeps a replica until its new node runs it.
 		count := counts(a.Nodes)[nodeID] + keep[a.Name]
 		if count == 0 || a.Release == 0 {

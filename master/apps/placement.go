@@ -205,17 +205,10 @@ func (s *Service) Allocated(ctx context.Context) (map[string]int64, error) {
 // used sums, per node, what the replicas of every app and the databases
 // placed there reserve.
 func (s *Service) used(ctx context.Context) (map[string]Resources, error) {
-	as, err := s.cfg.Store.Apps(ctx, "")
-	if err != nil {
+	if err := s.ledger.load(ctx, s); err != nil {
 		return nil, err
 	}
-	out := map[string]Resources{}
-	for _, a := range as {
-		need := s.needOf(a.Config)
-		for _, id := range a.Nodes {
-			out[id] = out[id].add(need, 1)
-		}
-	}
+	out := s.ledger.usage()
 	dbs, err := s.cfg.Store.Databases(ctx, "")
 	if err != nil {
 		return nil, err

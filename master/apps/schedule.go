@@ -102,7 +102,7 @@ func (s *Service) fill(ctx context.Context, a store.App, nodes []api.Node, cause
 	missing := a.Replicas - len(a.Nodes)
 	if missing <= 0 {
 		if a.Pending != "" {
-			return s.cfg.Store.UpdateApp(ctx, a.Name, func(x *store.App) error { x.Pending = ""; return nil })
+			return s.update(ctx, a.Name, func(x *store.App) error { x.Pending = ""; return nil })
 		}
 		return a, nil
 	}
@@ -120,7 +120,7 @@ func (s *Service) fill(ctx context.Context, a store.App, nodes []api.Node, cause
 	if len(picked) == 0 && pending == wasPending {
 		return a, nil
 	}
-	a, err = s.cfg.Store.UpdateApp(ctx, a.Name, func(x *store.App) error {
+	a, err = s.update(ctx, a.Name, func(x *store.App) error {
 		for _, n := range picked {
 			x.Nodes = append(x.Nodes, n.ID)
 		}
@@ -156,7 +156,7 @@ func (s *Service) setPending(app, reason string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	changed := false
-	_, err := s.cfg.Store.UpdateApp(ctx, app, func(x *store.App) error {
+	_, err := s.update(ctx, app, func(x *store.App) error {
 		changed = x.Pending != reason
 		x.Pending = reason
 		return nil
@@ -180,7 +180,7 @@ func (s *Service) supersedeWaiting(ctx context.Context, app string) {
 			s.log.Error("record superseded release", "app", app, "release", r.Number, "err", err)
 		}
 	}
-	if _, err := s.cfg.Store.UpdateApp(ctx, app, func(x *store.App) error { x.Pending = ""; return nil }); err != nil {
+	if _, err := s.update(ctx, app, func(x *store.App) error { x.Pending = ""; return nil }); err != nil {
 		s.log.Error("clear pending", "app", app, "err", err)
 	}
 }
@@ -236,7 +236,10 @@ func (s *Service) schedule(ctx context.Context) {
 	}
 	for _, a := range as {
 		if a.Release == 0 {
-			if r, ok := s.waiting(ctx, a.Name); ok && a.Pending != "" {
+			if a.Pending == "" {
+				continue
+			}
+			if r, ok := s.waiting(ctx, a.Name); ok {
 				used, err := s.used(ctx)
 				if err != nil {
 					continue
@@ -276,7 +279,7 @@ func (s *Service) replace(ctx context.Context, app string, nodes []api.Node) (st
 	defer s.placeMu.Unlock()
 	byID := nodeMap(nodes)
 	var gone []string
-	a, err := s.cfg.Store.UpdateApp(ctx, app, func(x *store.App) error {
+	a, err := s.update(ctx, app, func(x *store.App) error {
 		gone = gone[:0]
 		kept := []string{}
 		for _, id := range x.Nodes {
@@ -481,7 +484,7 @@ func (s *Service) Scale(ctx context.Context, who store.User, name string, replic
 	from := a.Replicas
 	s.placeMu.Lock()
 	var dropped []string
-	a, err = s.cfg.Store.UpdateApp(ctx, a.Name, func(x *store.App) error {
+	a, err = s.update(ctx, a.Name, func(x *store.App) error {
 		from = x.Replicas
 		x.Replicas = replicas
 		x.Nodes, dropped = shrink(x.Nodes, replicas, byID)
@@ -588,7 +591,7 @@ func (s *Service) moveOff(ctx context.Context, app, from string) error {
 	}
 	if a.Release == 0 {
 		// Nothing runs yet: the replica is placed afresh at the next build.
-		_, err = s.cfg.Store.UpdateApp(ctx, app, func(x *store.App) error {
+		_, err = s.update(ctx, app, func(x *store.App) error {
 			if i := slices.Index(x.Nodes, from); i >= 0 {
 				x.Nodes = slices.Delete(x.Nodes, i, i+1)
 			}
@@ -611,7 +614,7 @@ func (s *Service) moveOff(ctx context.Context, app, from string) error {
 		return &noRoomError{"no other node has room: " + reason}
 	}
 	to := picked[0]
-	a, err = s.cfg.Store.UpdateApp(ctx, app, func(x *store.App) error {
+	a, err = s.update(ctx, app, func(x *store.App) error {
 		if i := slices.Index(x.Nodes, from); i >= 0 {
 			x.Nodes[i] = to.ID
 		}
@@ -646,7 +649,7 @@ func (s *Service) moveOff(ctx context.Context, app, from string) error {
 	if err != nil {
 		// Back where it was: the drained node still runs it.
 		s.placeMu.Lock()
-		s.cfg.Store.UpdateApp(context.Background(), app, func(x *store.App) error {
+		s.update(context.Background(), app, func(x *store.App) error {
 			if i := slices.Index(x.Nodes, to.ID); i >= 0 {
 				x.Nodes[i] = from
 			}

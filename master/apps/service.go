@@ -84,6 +84,7 @@ type Service struct {
 	pusher  *nodepush.Pusher
 
 	placeMu  sync.Mutex                // one placement at a time, so two never take the same room
+	ledger   ledger                    // what apps reserve on each node
 	keep     map[string]map[string]int // app -> node -> replicas a draining node keeps until their new node runs them
 	building map[string]bool           // "node image": a replica's image builds there
 	retry    map[string]backoff        // "node image": its last build failed
@@ -626,7 +627,7 @@ func (s *Service) copyRelease(ctx context.Context, a store.App, from store.Relea
 	if err != nil {
 		return api.Release{}, err
 	}
-	if _, err := s.cfg.Store.UpdateApp(ctx, a.Name, func(x *store.App) error { x.Release = r.Number; return nil }); err != nil {
+	if _, err := s.update(ctx, a.Name, func(x *store.App) error { x.Release = r.Number; return nil }); err != nil {
 		return api.Release{}, err
 	}
 	s.kickNodes(a)
@@ -660,7 +661,7 @@ func (s *Service) SetEnv(ctx context.Context, who store.User, name string, req a
 	if err != nil {
 		return api.Release{}, err
 	}
-	a, err = s.cfg.Store.UpdateApp(ctx, a.Name, func(x *store.App) error { x.EnvSealed = sealed; return nil })
+	a, err = s.update(ctx, a.Name, func(x *store.App) error { x.EnvSealed = sealed; return nil })
 	if err != nil {
 		return api.Release{}, err
 	}
@@ -720,7 +721,7 @@ func (s *Service) Update(ctx context.Context, who store.User, name string, req a
 	if next, err = s.checkConfig(next); err != nil {
 		return api.Release{}, err
 	}
-	if a, err = s.cfg.Store.UpdateApp(ctx, a.Name, func(x *store.App) error { x.Config = next; return nil }); err != nil {
+	if a, err = s.update(ctx, a.Name, func(x *store.App) error { x.Config = next; return nil }); err != nil {
 		return api.Release{}, err
 	}
 	s.audit(ctx, who, "app.update", a.Name, "")
@@ -749,7 +750,7 @@ func (s *Service) Restart(ctx context.Context, who store.User, name string) erro
 	if a.Release == 0 {
 		return api.Errorf(api.CodeConflict, "app %s has no release to restart", a.Name)
 	}
-	if _, err := s.cfg.Store.UpdateApp(ctx, a.Name, func(x *store.App) error { x.Generation++; return nil }); err != nil {
+	if _, err := s.update(ctx, a.Name, func(x *store.App) error { x.Generation++; return nil }); err != nil {
 		return err
 	}
 	s.audit(ctx, who, "app.restart", a.Name, "")
@@ -768,7 +769,7 @@ func (s *Service) Delete(ctx context.Context, who store.User, name string) error
 	if err != nil {
 		return err
 	}
-	if err := s.cfg.Store.DeleteApp(ctx, a.Name); err != nil {
+	if err := s.forget(ctx, a.Name); err != nil {
 		return err
 	}
 	for _, r := range rs {

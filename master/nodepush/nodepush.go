@@ -1,6 +1,6 @@
 // Package nodepush keeps agents in step with what the master wants them to run: it PUTs a node's
 // whole desired set to its agent over the tunnel, one push at a time per node; kicks that arrive
-// during a push coalesce into one more, and a failed push is retried after a pause. A lost push
+// within a short gathering window or during a push coalesce into one more, and a failed push is retried after a pause. A lost push
 // costs time, never correctness: the services also kick every node now and then.
 package nodepush
 
@@ -33,6 +33,10 @@ type Config struct {
 	Tunnel  Tunnel
 	// RetryAfter is the pause before a failed push is tried again; default 2s.
 	RetryAfter time.Duration
+	// Gather is how long a kick waits for more kicks before the push, so a
+	// burst of changes to one node (hundreds of placements) costs one push
+	// instead of one each; default 20ms.
+	Gather time.Duration
 	Logger     *slog.Logger
 }
 
@@ -48,6 +52,9 @@ type Pusher struct {
 func New(cfg Config) *Pusher {
 	if cfg.RetryAfter == 0 {
 		cfg.RetryAfter = 2 * time.Second
+	}
+	if cfg.Gather == 0 {
+		cfg.Gather = 20 * time.Millisecond
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -88,6 +95,11 @@ func (p *Pusher) loop(nodeID string, ch chan struct{}) {
 		p.mu.Unlock()
 		if ctx.Err() != nil {
 			return
+		}
+		time.Sleep(p.cfg.Gather)
+		select { // the kicks that came meanwhile are served by this push
+		case <-ch:
+		default:
 		}
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := p.push(pctx, nodeID)
