@@ -37,7 +37,7 @@ type Config struct {
 	// burst of changes to one node (hundreds of placements) costs one push
 	// instead of one each; default 20ms.
 	Gather time.Duration
-	Logger     *slog.Logger
+	Logger *slog.Logger
 }
 
 // Pusher pushes desired sets to nodes. Create it with New.

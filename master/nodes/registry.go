@@ -42,6 +42,7 @@ type Registry struct {
 
 	mu   sync.Mutex
 	live map[string]*live // by node id, for every node in the store
+	rows rows             // the store's node rows, between writes
 }
 
 type live struct {
@@ -127,7 +128,7 @@ func (r *Registry) Join(ctx context.Context, token string, facts proto.Facts) (s
 		JoinedAt:       now,
 		LastSeen:       &now,
 	}
-	if err := r.cfg.Store.CreateNode(ctx, n); err != nil {
+	if err := r.wrote(r.cfg.Store.CreateNode(ctx, n)); err != nil {
 		return "", "", fmt.Errorf("record node: %w", err)
 	}
 	r.cfg.Store.Audit(ctx, "node:"+n.ID, "node.join", n.ID, fmt.Sprintf("hostname=%s advertise=%s roles=%v token=%s", n.Hostname, n.Advertise, n.Roles, tok.ID))
@@ -151,7 +152,7 @@ func (r *Registry) Authenticate(ctx context.Context, nodeID, credential string, 
 	if err := validFacts(facts); err != nil {
 		return err
 	}
-	return r.cfg.Store.UpdateNodeFacts(ctx, nodeID, facts.Hostname, facts.Advertise, facts.Roles, apiFacts(facts))
+	return r.wrote(r.cfg.Store.UpdateNodeFacts(ctx, nodeID, facts.Hostname, facts.Advertise, facts.Roles, apiFacts(facts)))
 }
 
 func validFacts(f proto.Facts) error {
@@ -250,7 +251,7 @@ func (r *Registry) markedReady(nodeID string, now time.Time) {
 	r.log.Info("node is back", "node", nodeID)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := r.cfg.Store.SetNodeState(ctx, nodeID, api.NodeReady, now); err != nil {
+	if err := r.wrote(r.cfg.Store.SetNodeState(ctx, nodeID, api.NodeReady, now)); err != nil {
 		r.log.Error("record node state", "node", nodeID, "err", err)
 	}
 	r.cfg.Store.Audit(ctx, "system", "node.ready", nodeID, "")
@@ -298,12 +299,12 @@ func (r *Registry) IssueJoinToken(ctx context.Context, createdBy string, ttl tim
 
 // SetCordoned cordons a node (it takes no new placements) or uncordons it.
 func (r *Registry) SetCordoned(ctx context.Context, nodeID string, cordoned bool) error {
-	return r.cfg.Store.SetNodeCordoned(ctx, nodeID, cordoned)
+	return r.wrote(r.cfg.Store.SetNodeCordoned(ctx, nodeID, cordoned))
 }
 
 // Remove forgets a node.
 func (r *Registry) Remove(ctx context.Context, nodeID string) error {
-	if err := r.cfg.Store.DeleteNode(ctx, nodeID); err != nil {
+	if err := r.wrote(r.cfg.Store.DeleteNode(ctx, nodeID)); err != nil {
 		return err
 	}
 	r.mu.Lock()
@@ -362,19 +363,19 @@ func (r *Registry) check(ctx context.Context, flush bool) {
 	r.mu.Unlock()
 	for _, id := range down {
 		r.log.Warn("node is down: no heartbeat within the grace", "node", id, "last_seen", seen[id], "grace", r.cfg.Grace)
-		if err := r.cfg.Store.SetNodeState(ctx, id, api.NodeDown, seen[id]); err != nil && !errors.Is(err, api.ErrNotFound) {
+		if err := r.wrote(r.cfg.Store.SetNodeState(ctx, id, api.NodeDown, seen[id])); err != nil && !errors.Is(err, api.ErrNotFound) {
 			r.log.Error("record node state", "node", id, "err", err)
 		}
 		r.cfg.Store.Audit(ctx, "system", "node.down", id, "no heartbeat since "+seen[id].Format(time.RFC3339))
 	}
-	if err := r.cfg.Store.TouchNodes(ctx, touch); err != nil {
+	if err := r.wrote(r.cfg.Store.TouchNodes(ctx, touch)); err != nil {
 		r.log.Error("record last-seen times", "err", err)
 	}
 }
 
 // Nodes lists every node with its live state.
 func (r *Registry) Nodes(ctx context.Context) ([]api.Node, error) {
-	ns, err := r.cfg.Store.Nodes(ctx)
+	ns, err := r.rows.get(ctx, r.cfg.Store.Nodes)
 	if err != nil {
 		return nil, err
 	}
@@ -432,4 +433,11 @@ func (r *Registry) view(n store.Node) api.Node {
 		}
 	}
 	return v
+}
+
+// wrote is called with the outcome of every write of a node row: the next
+// Nodes reads the store again.
+func (r *Registry) wrote(err error) error {
+	r.rows.drop()
+	return err
 }
