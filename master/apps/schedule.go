@@ -272,43 +272,83 @@ func (s *Service) schedule(ctx context.Context) {
 	}
 }
 
-// replace drops the replicas of an app whose node is down or forgotten
-// and places every replica that waits for a node.
+// replace moves the replicas of an app whose node is down or forgotten to
+// nodes with room, and places every replica that waits for a node. A
+// replica on a down node that no other node has room for stays there: the
+// node may come back (a partition heals) with its container still running,
+// and then serves again at once. The app is pending meanwhile, saying why.
 func (s *Service) replace(ctx context.Context, app string, nodes []api.Node) (store.App, error) {
 	s.placeMu.Lock()
 	defer s.placeMu.Unlock()
 	byID := nodeMap(nodes)
-	var gone []string
-	a, err := s.update(ctx, app, func(x *store.App) error {
-		gone = gone[:0]
-		kept := []string{}
-		for _, id := range x.Nodes {
-			if n, ok := byID[id]; !ok || n.State == api.NodeDown {
-				gone = append(gone, id)
-				continue
-			}
-			kept = append(kept, id)
-		}
-		x.Nodes = kept
-		return nil
-	})
+	a, err := s.cfg.Store.App(ctx, app)
 	if err != nil {
 		return a, err
 	}
-	cause := ""
-	if len(gone) > 0 {
-		var names []string
-		for _, id := range gone {
-			if n, ok := byID[id]; ok {
-				names = append(names, n.Hostname+" (down)")
-			} else {
-				names = append(names, id)
-			}
+	var kept, down, forgotten []string
+	for _, id := range a.Nodes {
+		switch n, ok := byID[id]; {
+		case !ok:
+			forgotten = append(forgotten, id)
+		case n.State == api.NodeDown:
+			down = append(down, id)
+		default:
+			kept = append(kept, id)
 		}
-		cause = "reschedule from " + strings.Join(slices.Compact(names), ", ")
+	}
+	waitReason := ""
+	if len(down) > 0 {
+		used, err := s.used(ctx)
+		if err != nil {
+			return a, err
+		}
+		picked, reason := spread(nodes, used, s.needOf(a.Config), len(down), counts(kept), "", s.rules())
+		if stay := len(down) - len(picked); stay > 0 {
+			kept = append(kept, down[:stay]...)
+			waitReason = fmt.Sprintf("%d of %d replicas wait on %s (down); %s", stay, a.Replicas, s.hostnames(down[:stay], byID), reason)
+		}
+	}
+	var next, gone []string // a.Nodes in order, less what leaves (a node may hold several)
+	left := counts(kept)
+	for _, id := range a.Nodes {
+		if left[id] > 0 {
+			left[id]--
+			next = append(next, id)
+		} else {
+			gone = append(gone, id)
+		}
+	}
+	if len(gone) > 0 {
+		if a, err = s.update(ctx, app, func(x *store.App) error { x.Nodes = next; return nil }); err != nil {
+			return a, err
+		}
 		s.log.Info("rescheduling replicas", "app", app, "from", gone)
 	}
-	return s.fill(ctx, a, nodes, cause)
+	cause := ""
+	if len(gone) > 0 {
+		cause = "reschedule from " + s.hostnames(gone, byID)
+	}
+	if a, err = s.fill(ctx, a, nodes, cause); err != nil || waitReason == "" || a.Pending == waitReason {
+		return a, err
+	}
+	if a, err = s.update(ctx, app, func(x *store.App) error { x.Pending = waitReason; return nil }); err == nil {
+		s.log.Warn("app is pending", "app", app, "reason", waitReason)
+		s.system(ctx, "app.pending", app, waitReason)
+	}
+	return a, err
+}
+
+// hostnames names nodes for people: "node1 (down), n-1234".
+func (s *Service) hostnames(ids []string, byID map[string]api.Node) string {
+	var names []string
+	for _, id := range ids {
+		if n, ok := byID[id]; ok {
+			names = append(names, n.Hostname+" ("+n.State+")")
+		} else {
+			names = append(names, id)
+		}
+	}
+	return strings.Join(slices.Compact(names), ", ")
 }
 
 // ensureImages starts a build of the app's current release on every node
