@@ -234,15 +234,17 @@ func (s *Service) schedule(ctx context.Context) {
 	if err != nil {
 		return
 	}
+	var used map[string]Resources
 	for _, a := range as {
 		if a.Release == 0 {
 			if a.Pending == "" {
 				continue
 			}
 			if r, ok := s.waiting(ctx, a.Name); ok {
-				used, err := s.used(ctx)
-				if err != nil {
-					continue
+				if used == nil { // once a pass: this only asks whether anything fits; place decides
+					if used, err = s.used(ctx); err != nil {
+						continue
+					}
 				}
 				if picked, reason := spread(nodes, used, s.needOf(a.Config), 1, nil, "", s.rules()); len(picked) == 0 {
 					s.setPending(a.Name, reason)
