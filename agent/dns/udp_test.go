@@ -1,0 +1,51 @@
+package dns
+
+import (
+	"testing"
+	"time"
+
+	mdns "github.com/miekg/dns"
+)
+
+// The UDP loop answers what it will not handle as miekg/dns's server does:
+// FORMERR for a malformed query, NOTIMP for an unknown opcode, nothing to
+// a response.
+func TestUDPRejects(t *testing.T) {
+	s, addr := startServer(t, Config{Upstreams: []string{deadAddr(t)}})
+	if err := s.SetZone(testZone()); err != nil {
+		t.Fatal(err)
+	}
+	c := &mdns.Client{Net: "udp", Timeout: 2 * time.Second}
+
+	m := new(mdns.Msg)
+	m.SetQuestion("web.apps.example.com.", mdns.TypeA)
+	m.Question = append(m.Question, m.Question[0])
+	r, _, err := c.Exchange(m, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Rcode != mdns.RcodeFormatError || r.Id != m.Id {
+		t.Errorf("two questions: rcode %s id %d, want FORMERR id %d", mdns.RcodeToString[r.Rcode], r.Id, m.Id)
+	}
+
+	m = new(mdns.Msg)
+	m.SetUpdate("apps.example.com.")
+	if r, _, err = c.Exchange(m, addr); err != nil {
+		t.Fatal(err)
+	}
+	if r.Rcode != mdns.RcodeNotImplemented || r.Opcode != mdns.OpcodeUpdate {
+		t.Errorf("UPDATE: rcode %s opcode %d, want NOTIMP and opcode UPDATE", mdns.RcodeToString[r.Rcode], r.Opcode)
+	}
+
+	m = new(mdns.Msg)
+	m.SetQuestion("web.apps.example.com.", mdns.TypeA)
+	m.Response = true
+	c.Timeout = 300 * time.Millisecond
+	if r, _, err = c.Exchange(m, addr); err == nil {
+		t.Errorf("a response was answered: %v", r)
+	}
+	// And the server still answers.
+	if got := len(addrs(query(t, "udp", addr, "web.apps.example.com.", mdns.TypeA, 0))); got != 3 {
+		t.Errorf("after the rejects: %d addresses, want 3", got)
+	}
+}
