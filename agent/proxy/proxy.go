@@ -28,6 +28,8 @@ type Proxy struct {
 
 	rp      *httputil.ReverseProxy
 	h1, h2c *http.Transport
+	// direct pools the backend connections of the direct path (direct.go).
+	direct  *connPool
 	handler http.Handler
 
 	// ctx lives as long as the proxy serves: request contexts and ACME
@@ -86,6 +88,7 @@ func (p *Proxy) SetTable(t proto.RouteTable) error {
 		return err
 	}
 	p.cur.Store(c)
+	p.direct.retain(c.backends())
 	p.syncACME()
 	p.log.Info("route table set", "version", t.Version, "routes", len(t.Routes),
 		"certificates", len(t.Certificates))
@@ -149,6 +152,10 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	st.route = rt
 	if isH2WebSocket(r) {
 		p.serveH2WebSocket(rec, r, st)
+		return
+	}
+	if canDirect(r) {
+		p.serveDirect(rec, r, st)
 		return
 	}
 	p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
