@@ -176,15 +176,18 @@ func (p *Proxy) forwardDirect(w *recorder, r *http.Request, addr string) error {
 				return err
 			}
 		}
+		// The client leaving ends the wait for the backend and the copy.
+		stop := context.AfterFunc(r.Context(), func() { bc.c.SetDeadline(time.Unix(1, 0)) })
 		resp, err := p.roundTripDirect(bc, r)
 		if err != nil {
+			stop()
 			bc.c.Close()
 			if reused && attempt == 0 && r.Context().Err() == nil && closedBeforeAnswer(err) {
 				continue
 			}
 			return err
 		}
-		return p.copyDirect(w, r, bc, resp)
+		return p.copyDirect(w, r, bc, resp, stop)
 	}
 }
 
@@ -195,10 +198,8 @@ func closedBeforeAnswer(err error) bool {
 }
 
 // roundTripDirect writes r to bc and reads the response headers, within
-// ResponseHeaderTimeout and for as long as the client waits.
+// ResponseHeaderTimeout.
 func (p *Proxy) roundTripDirect(bc *backendConn, r *http.Request) (*http.Response, error) {
-	stop := context.AfterFunc(r.Context(), func() { bc.c.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
 	writeRequest(bc.bw, r)
 	if err := bc.bw.Flush(); err != nil {
 		return nil, err
@@ -284,9 +285,11 @@ func listedIn(conn []string, k string) bool {
 // copyDirect passes resp to w and returns bc to the pool when the
 // response was read whole and the backend keeps the connection open.
 // After the headers went out, a failure can only cut the response short.
-func (p *Proxy) copyDirect(w *recorder, r *http.Request, bc *backendConn, resp *http.Response) error {
+// stop ends the watch on the client (false: it has left).
+func (p *Proxy) copyDirect(w *recorder, r *http.Request, bc *backendConn, resp *http.Response, stop func() bool) error {
 	for n1xx := 0; resp.StatusCode >= 100 && resp.StatusCode < 200; n1xx++ {
 		if resp.StatusCode == http.StatusSwitchingProtocols || n1xx == max1xx {
+			stop()
 			bc.c.Close()
 			return fmt.Errorf("backend answered %d to a request that did not ask for it", resp.StatusCode)
 		}
@@ -300,6 +303,7 @@ func (p *Proxy) copyDirect(w *recorder, r *http.Request, bc *backendConn, resp *
 		clear(h)
 		var err error
 		if resp, err = p.readMore(bc, r); err != nil {
+			stop()
 			bc.c.Close()
 			return err
 		}
@@ -307,7 +311,11 @@ func (p *Proxy) copyDirect(w *recorder, r *http.Request, bc *backendConn, resp *
 	removeHopByHop(resp.Header)
 	h := w.Header()
 	for k, vv := range resp.Header {
-		h[k] = append(h[k], vv...)
+		if len(h[k]) == 0 {
+			h[k] = vv // resp is this request's own: no need to copy
+		} else {
+			h[k] = append(h[k], vv...)
+		}
 	}
 	announced := len(resp.Trailer)
 	if announced > 0 {
@@ -321,7 +329,6 @@ func (p *Proxy) copyDirect(w *recorder, r *http.Request, bc *backendConn, resp *
 	// A response without a length (a stream) or an event stream goes on
 	// as it comes, as ReverseProxy's FlushInterval 0 does.
 	flush := resp.ContentLength == -1 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
-	stop := context.AfterFunc(r.Context(), func() { bc.c.SetDeadline(time.Unix(1, 0)) })
 	err := copyBody(w, resp.Body, flush)
 	if !stop() || err != nil || resp.Close {
 		bc.c.Close()

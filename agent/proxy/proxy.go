@@ -28,9 +28,11 @@ type Proxy struct {
 
 	rp      *httputil.ReverseProxy
 	h1, h2c *http.Transport
-	// direct pools the backend connections of the direct path (direct.go).
-	direct  *connPool
-	handler http.Handler
+	// direct pools the backend connections of the direct path (direct.go);
+	// tests set directOff to compare it with the ReverseProxy path.
+	direct    *connPool
+	directOff atomic.Bool
+	handler   http.Handler
 
 	// ctx lives as long as the proxy serves: request contexts and ACME
 	// work derive from it, so ending it ends hijacked streams too.
@@ -154,7 +156,7 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		p.serveH2WebSocket(rec, r, st)
 		return
 	}
-	if canDirect(r) {
+	if canDirect(r) && !p.directOff.Load() {
 		p.serveDirect(rec, r, st)
 		return
 	}

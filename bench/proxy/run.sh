@@ -6,13 +6,21 @@
 # latency, and the ratios gasper/nginx and gasper/floor (the backend hit
 # directly). Everything started here is stopped by pid on exit.
 #
-# Environment: DURATION (seconds per run, default 10), CONNS (default 50),
-# THREADS (wrk threads, default 2), STREAMS (h2load streams per
-# connection, default 10), PPROF=1 to save a CPU profile of the Gasper
-# proxy during its HTTPS run.
+# The runs alternate between Gasper and nginx, ROUNDS times over, so a burst
+# of other work on a shared machine hits both alike; the table gives each
+# round's numbers and the range of the ratios. Both proxies log no
+# requests (Gasper's access log is off below Info, nginx has access_log
+# off), both keep connections to the backend alive, and nginx runs one
+# worker per core, as Gasper's Go runtime uses every core.
+#
+# Environment: DURATION (seconds per run, default 10), ROUNDS (default 3),
+# CONNS (default 50), THREADS (wrk threads, default 2), STREAMS (h2load
+# streams per connection, default 10), PPROF=1 to save a CPU profile of
+# the Gasper proxy during its first HTTP/1.1 run.
 set -euo pipefail
 
 DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-50}
 THREADS=${THREADS:-2}
 STREAMS=${STREAMS:-10}
@@ -83,7 +91,7 @@ nginx_conf proxy "
 			proxy_set_header X-Forwarded-For \$remote_addr;
 			proxy_set_header X-Forwarded-Proto \$scheme;
 		}
-	}" auto
+	}" "$(nproc)"
 "$NGINX" -p "$WORK/backend" -c "$WORK/backend/nginx.conf" & PIDS+=($!)
 "$NGINX" -p "$WORK/proxy" -c "$WORK/proxy/nginx.conf" & PIDS+=($!)
 
@@ -125,30 +133,41 @@ h2_run() { # port -> "rps p99ms"
 }
 
 declare -A R
-echo "each run: ${DURATION}s, $CONNS connections" >&2
-echo "floor  http/1.1" >&2; R[floor_h1]=$(wrk_run "http://127.0.0.1:$BACK/")
-echo "gasper http/1.1" >&2; R[gasper_h1]=$(wrk_run "http://127.0.0.1:$GHTTP/")
-echo "nginx  http/1.1" >&2; R[nginx_h1]=$(wrk_run "http://127.0.0.1:$NHTTP/")
-if [[ -n ${PPROF:-} ]]; then
-	curl -s -o "$ROOT/bench/proxy/cpu.pprof" "http://$PPROF_ADDR/debug/pprof/profile?seconds=$((DURATION - 1))" &
-	PPROF_PID=$!
-fi
-echo "gasper https/1.1" >&2; R[gasper_tls]=$(wrk_run "https://127.0.0.1:$GHTTPS/")
-[[ -z ${PPROF_PID:-} ]] || wait "$PPROF_PID"
-echo "nginx  https/1.1" >&2; R[nginx_tls]=$(wrk_run "https://127.0.0.1:$NHTTPS/")
-echo "gasper h2" >&2; R[gasper_h2]=$(h2_run "$GHTTPS")
-echo "nginx  h2" >&2; R[nginx_h2]=$(h2_run "$NHTTPS")
+echo "each run: ${DURATION}s, $CONNS connections, $ROUNDS rounds" >&2
+for ((r = 1; r <= ROUNDS; r++)); do
+	echo "round $r: floor http/1.1" >&2; R[floor_h1_$r]=$(wrk_run "http://127.0.0.1:$BACK/")
+	if [[ -n ${PPROF:-} && $r == 1 ]]; then
+		curl -s -o "$ROOT/bench/proxy/cpu.pprof" "http://$PPROF_ADDR/debug/pprof/profile?seconds=$((DURATION - 1))" &
+		PPROF_PID=$!
+	fi
+	echo "round $r: gasper http/1.1" >&2; R[gasper_h1_$r]=$(wrk_run "http://127.0.0.1:$GHTTP/")
+	[[ -z ${PPROF_PID:-} ]] || { wait "$PPROF_PID"; PPROF_PID=; }
+	echo "round $r: nginx  http/1.1" >&2; R[nginx_h1_$r]=$(wrk_run "http://127.0.0.1:$NHTTP/")
+	echo "round $r: gasper https/1.1" >&2; R[gasper_tls_$r]=$(wrk_run "https://127.0.0.1:$GHTTPS/")
+	echo "round $r: nginx  https/1.1" >&2; R[nginx_tls_$r]=$(wrk_run "https://127.0.0.1:$NHTTPS/")
+	echo "round $r: gasper h2" >&2; R[gasper_h2_$r]=$(h2_run "$GHTTPS")
+	echo "round $r: nginx  h2" >&2; R[nginx_h2_$r]=$(h2_run "$NHTTPS")
+done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a/b; else print "-" }'; }
 rps() { echo "${R[$1]}" | cut -d' ' -f1; }
 p99() { echo "${R[$1]}" | cut -d' ' -f2; }
-floor=$(rps floor_h1)
-printf '\n%-16s %12s %10s %12s %10s %12s %10s %14s %14s\n' protocol floor_rps floor_p99 gasper_rps gasper_p99 nginx_rps nginx_p99 gasper/nginx gasper/floor
-for proto in h1 tls h2; do
-	case $proto in h1) name="http/1.1" ;; tls) name="https/1.1" ;; h2) name="h2 (TLS)" ;; esac
-	if [[ $proto == h1 ]]; then fr=$floor fp=$(p99 floor_h1); else fr=- fp=-; fi
-	printf '%-16s %12s %10s %12s %10s %12s %10s %14s %14s\n' "$name" "$fr" "$fp" \
-		"$(rps gasper_$proto)" "$(p99 gasper_$proto)" "$(rps nginx_$proto)" "$(p99 nginx_$proto)" \
-		"$(ratio "$(rps gasper_$proto)" "$(rps nginx_$proto)")" "$(ratio "$(rps gasper_$proto)" "$floor")"
+printf '\n%-6s %-10s %10s %9s %10s %10s %10s %10s %13s %13s\n' round protocol floor_rps floor_p99 gasper_rps gasper_p99 nginx_rps nginx_p99 gasper/nginx gasper/floor
+declare -A RATIOS
+for ((r = 1; r <= ROUNDS; r++)); do
+	floor=$(rps floor_h1_$r)
+	for proto in h1 tls h2; do
+		case $proto in h1) name="http/1.1" ;; tls) name="https/1.1" ;; h2) name="h2 (TLS)" ;; esac
+		if [[ $proto == h1 ]]; then fr=$floor fp=$(p99 floor_h1_$r); else fr=- fp=-; fi
+		gn=$(ratio "$(rps gasper_${proto}_$r)" "$(rps nginx_${proto}_$r)")
+		RATIOS[$proto]+="$gn "
+		printf '%-6s %-10s %10s %9s %10s %10s %10s %10s %13s %13s\n' "$r" "$name" "$fr" "$fp" \
+			"$(rps gasper_${proto}_$r)" "$(p99 gasper_${proto}_$r)" "$(rps nginx_${proto}_$r)" "$(p99 nginx_${proto}_$r)" \
+			"$gn" "$(ratio "$(rps gasper_${proto}_$r)" "$floor")"
+	done
 done
 echo "(requests/s; p99 in ms; floor = wrk against the backend itself over plain HTTP/1.1)"
+for proto in h1 tls h2; do
+	echo "${RATIOS[$proto]}" | tr ' ' '\n' | grep . | sort -g |
+		awk -v p="$proto" '{v[NR] = $1} END {printf "gasper/nginx %-4s range %s - %s\n", p, v[1], v[NR]}'
+done
