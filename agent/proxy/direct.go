@@ -168,7 +168,10 @@ func (p *Proxy) serveDirect(w *recorder, r *http.Request, st *reqState) {
 // connection, as the Transport does.
 func (p *Proxy) forwardDirect(w *recorder, r *http.Request, addr string) error {
 	for attempt := 0; ; attempt++ {
-		bc := p.direct.get(addr)
+		var bc *backendConn
+		if attempt == 0 {
+			bc = p.direct.get(addr)
+		}
 		reused := bc != nil
 		if !reused {
 			var err error
@@ -330,7 +333,9 @@ func (p *Proxy) copyDirect(w *recorder, r *http.Request, bc *backendConn, resp *
 	// as it comes, as ReverseProxy's FlushInterval 0 does.
 	flush := resp.ContentLength == -1 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
 	err := copyBody(w, resp.Body, flush)
-	if !stop() || err != nil || resp.Close {
+	// Bytes after the response are not an answer to anything: such a
+	// connection is not reused (the Transport drops it too).
+	if !stop() || err != nil || resp.Close || bc.br.Buffered() > 0 {
 		bc.c.Close()
 		if err != nil {
 			panic(http.ErrAbortHandler)
