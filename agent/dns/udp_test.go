@@ -1,6 +1,8 @@
 package dns
 
 import (
+	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -47,5 +49,28 @@ func TestUDPRejects(t *testing.T) {
 	// And the server still answers.
 	if got := len(addrs(query(t, "udp", addr, "web.apps.example.com.", mdns.TypeA, 0))); got != 3 {
 		t.Errorf("after the rejects: %d addresses, want 3", got)
+	}
+}
+
+// TestUDPOverIPv6 serves on ::1, where the batched loop uses x/net/ipv6:
+// both paths answer, from the address asked.
+func TestUDPOverIPv6(t *testing.T) {
+	if ln, err := net.ListenPacket("udp", "[::1]:0"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("no IPv6 loopback: %v", err)
+		}
+		t.Skipf("no IPv6 loopback here: %v", err)
+	} else {
+		ln.Close()
+	}
+	s, addr := startServer(t, Config{Addr: "[::1]:0", Upstreams: []string{deadAddr(t)}})
+	if err := s.SetZone(testZone()); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(addrs(query(t, "udp", addr, "web.apps.example.com.", mdns.TypeA, 1232))); got != 3 {
+		t.Errorf("fast path over IPv6: %d addresses, want 3", got)
+	}
+	if r := query(t, "udp", addr, "nope.apps.example.com.", mdns.TypeA, 0); r.Rcode != mdns.RcodeNameError {
+		t.Errorf("general path over IPv6: rcode %s, want NXDOMAIN", mdns.RcodeToString[r.Rcode])
 	}
 }
