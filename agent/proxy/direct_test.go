@@ -54,9 +54,9 @@ func TestDirectPathAgreesWithReverseProxy(t *testing.T) {
 	r := startProxy(t, proto.RouteTable{Routes: []proto.Route{
 		{App: "web", Hosts: []string{"web." + domain}, Backends: []string{b}},
 	}}, nil)
-	do := func(url string, h2 bool) exchange {
+	do := func(method, url string, h2 bool) exchange {
 		t.Helper()
-		req, _ := http.NewRequest("GET", url, nil)
+		req, _ := http.NewRequest(method, url, nil)
 		req.Header.Set("X-Forwarded-For", "6.6.6.6")
 		if !h2 { // HTTP/2 has no Connection header
 			req.Header.Set("Connection", "X-Secret")
@@ -89,22 +89,27 @@ func TestDirectPathAgreesWithReverseProxy(t *testing.T) {
 		return ex
 	}
 	for _, c := range []struct {
-		url string
-		h2  bool
+		method, url string
+		h2          bool
 	}{
-		{"http://web." + domain + "/path?q=1", false},
-		{"https://web." + domain + "/path?q=1", false},
-		{"https://web." + domain + "/path?q=1", true},
+		{"GET", "http://web." + domain + "/path?q=1", false},
+		{"GET", "https://web." + domain + "/path?q=1", false},
+		{"GET", "https://web." + domain + "/path?q=1", true},
+		{"HEAD", "http://web." + domain + "/", false},
+		{"HEAD", "https://web." + domain + "/", true},
 	} {
 		r.p.directOff.Store(false)
-		direct := do(c.url, c.h2)
+		direct := do(c.method, c.url, c.h2)
 		r.p.directOff.Store(true)
-		viaRP := do(c.url, c.h2)
+		viaRP := do(c.method, c.url, c.h2)
 		if diff := cmp.Diff(viaRP, direct); diff != "" {
-			t.Errorf("%s (h2 %v): direct path differs from ReverseProxy (-reverseproxy +direct):\n%s", c.url, c.h2, diff)
+			t.Errorf("%s %s (h2 %v): direct path differs from ReverseProxy (-reverseproxy +direct):\n%s", c.method, c.url, c.h2, diff)
 		}
-		if direct.BackendSaw["X-Secret"] != "" || direct.Header["X-Hop"] != "" || direct.Trailer["X-Sum"] != "42" {
-			t.Errorf("%s: hop-by-hop headers passed or trailer lost: %+v", c.url, direct)
+		if direct.BackendSaw["X-Secret"] != "" || direct.Header["X-Hop"] != "" {
+			t.Errorf("%s %s: hop-by-hop headers passed: %+v", c.method, c.url, direct)
+		}
+		if c.method == "GET" && (direct.Body != "part one, part two" || direct.Trailer["X-Sum"] != "42") {
+			t.Errorf("%s %s: body or trailer lost: %+v", c.method, c.url, direct)
 		}
 	}
 	r.p.directOff.Store(false)
