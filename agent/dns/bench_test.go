@@ -34,3 +34,35 @@ func BenchmarkHandleApp(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkFastApp is BenchmarkHandleApp on the UDP fast path: parse the
+// query, find its packed answer, copy it and patch the ID.
+func BenchmarkFastApp(b *testing.B) {
+	s, err := New(Config{Addr: "127.0.0.1:0", Upstreams: []string{"127.0.0.1:9"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	z := testZone()
+	for i := range 1000 {
+		z.Apps = append(z.Apps, "app"+strconv.Itoa(i))
+	}
+	if err := s.SetZone(z); err != nil {
+		b.Fatal(err)
+	}
+	req := new(mdns.Msg)
+	req.SetQuestion("app500.apps.example.com.", mdns.TypeA)
+	req.SetEdns0(1232, false)
+	raw, err := req.Pack()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		buf := make([]byte, 0, 512)
+		for pb.Next() {
+			if s.fastAnswer(raw, buf[:0]) == nil {
+				b.Fatal("fast path declined")
+			}
+		}
+	})
+}

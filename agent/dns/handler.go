@@ -55,7 +55,7 @@ func (s *Server) handle(ctx context.Context, req *mdns.Msg, udp bool) *mdns.Msg 
 	name := strings.ToLower(q.Name)
 	if c := s.zone.Load(); c != nil {
 		if n, ok := c.names[name]; ok {
-			s.authoritative(c, n, name, q.Qtype, req, resp)
+			s.authoritative(c, n, name, q.Qtype, req, resp, s.rotation.Add)
 			return s.finish(req, resp, udp)
 		}
 		if c.inZone(name) {
@@ -76,18 +76,19 @@ func (s *Server) handle(ctx context.Context, req *mdns.Msg, udp bool) *mdns.Msg 
 }
 
 // authoritative fills resp with what the zone has for a name it knows.
-func (s *Server) authoritative(c *compiled, n *node, name string, qtype uint16, req, resp *mdns.Msg) {
+// rotate(1) gives the rotation step of each list of proxies answered.
+func (s *Server) authoritative(c *compiled, n *node, name string, qtype uint16, req, resp *mdns.Msg, rotate func(uint64) uint64) {
 	resp.SetReply(req)
 	resp.Authoritative = true
 	apex := name == c.origin
 	switch qtype {
 	case mdns.TypeA:
-		resp.Answer = s.addresses(n.proxyA, n.staticA, nil)
+		resp.Answer = addresses(n.proxyA, n.staticA, nil, rotate)
 	case mdns.TypeAAAA:
-		resp.Answer = s.addresses(n.proxyAAAA, n.staticAAAA, nil)
+		resp.Answer = addresses(n.proxyAAAA, n.staticAAAA, nil, rotate)
 	case mdns.TypeANY:
-		resp.Answer = s.addresses(n.proxyA, n.staticA, nil)
-		resp.Answer = s.addresses(n.proxyAAAA, n.staticAAAA, resp.Answer)
+		resp.Answer = addresses(n.proxyA, n.staticA, nil, rotate)
+		resp.Answer = addresses(n.proxyAAAA, n.staticAAAA, resp.Answer, rotate)
 		if apex {
 			resp.Answer = append(append(resp.Answer, c.soa), c.ns...)
 		}
@@ -111,9 +112,9 @@ func (s *Server) authoritative(c *compiled, n *node, name string, qtype uint16, 
 	}
 }
 
-// addresses appends the proxies, rotated by one per call, then the static
-// records.
-func (s *Server) addresses(proxies, static, out []mdns.RR) []mdns.RR {
+// addresses appends the proxies, rotated by rotate(1) places, then the
+// static records.
+func addresses(proxies, static, out []mdns.RR, rotate func(uint64) uint64) []mdns.RR {
 	if len(proxies)+len(static) == 0 {
 		return out
 	}
@@ -121,7 +122,7 @@ func (s *Server) addresses(proxies, static, out []mdns.RR) []mdns.RR {
 		out = make([]mdns.RR, 0, len(proxies)+len(static))
 	}
 	if n := len(proxies); n > 0 {
-		k := int(s.rotation.Add(1) % uint64(n))
+		k := int(rotate(1) % uint64(n))
 		out = append(out, proxies[k:]...)
 		out = append(out, proxies[:k]...)
 	}

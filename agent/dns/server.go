@@ -181,13 +181,24 @@ func (s *Server) Run(ctx context.Context) error {
 	s.addr.Store(&addr)
 	s.log.Info("serving", "addr", addr, "upstreams", s.fwd.upstreams)
 
-	servers := []*mdns.Server{
+	servers := []*mdns.Server{{Listener: ln, Handler: s}}
+	errc := make(chan error, 2)
+	udpDone := make(chan struct{})
+	if u, ok := pc.(*net.UDPConn); ok && !u.LocalAddr().(*net.UDPAddr).IP.IsUnspecified() {
+		go func() {
+			defer close(udpDone)
+			if err := s.serveUDP(u); err != nil {
+				errc <- err
+			}
+		}()
+	} else {
+		// On a wildcard address each answer must leave from the address
+		// its query came to: miekg/dns's server does that per packet.
 		// UDPSize is the read buffer: room for queries with large EDNS
 		// options, not only the 512 bytes of plain DNS.
-		{PacketConn: pc, Handler: s, UDPSize: 4096},
-		{Listener: ln, Handler: s},
+		close(udpDone)
+		servers = append(servers, &mdns.Server{PacketConn: pc, Handler: s, UDPSize: maxUDPSize})
 	}
-	errc := make(chan error, len(servers))
 	for _, srv := range servers {
 		go func() { errc <- srv.ActivateAndServe() }()
 	}
@@ -209,12 +220,13 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	pc.Close()
 	ln.Close()
+	<-udpDone
 	return runErr
 }
 
 // listen binds UDP and TCP on the same address; with port 0 it retries
 // until the port UDP got is free for TCP too. One UDP socket is enough: on
-// the 2-core machine bench/dns measured no gain from one socket per CPU
+// the 2-core machine bench/dns measured no gain from one socket per reader
 // (SO_REUSEPORT), and without it a second server on the same address fails
 // to start instead of silently sharing the traffic.
 func listen(addr string) (net.PacketConn, net.Listener, error) {

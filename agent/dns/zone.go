@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	mdns "github.com/miekg/dns"
 
@@ -37,6 +38,11 @@ type node struct {
 	// inZone is false for custom domains outside Domain: they have no SOA
 	// to put in a negative answer.
 	inZone bool
+	// name is the node's lower-case, fully qualified name.
+	name string
+	// packed holds the answers the UDP fast path has packed for this
+	// name, built on first use (see fast.go); a new zone starts empty.
+	packed [2][fastVariants]atomic.Pointer[packedAnswer]
 }
 
 // compiled is a proto.Zone turned into ready-made records, read without locks
@@ -50,6 +56,8 @@ type compiled struct {
 	soa               *mdns.SOA
 	ns                []mdns.RR
 	names             map[string]*node
+	// wire indexes names by their wire form, for the UDP fast path.
+	wire map[string]*node
 }
 
 // compile validates z and builds its records. It is the only place that
@@ -84,7 +92,7 @@ func compile(z proto.Zone) (*compiled, error) {
 		Expire:  soaExpire,
 		Minttl:  ttl,
 	}
-	c.names[origin] = &node{inZone: true}
+	c.names[origin] = &node{inZone: true, name: origin}
 
 	proxies, err := parseAddrs(z.Proxies)
 	if err != nil {
@@ -148,6 +156,13 @@ func compile(z proto.Zone) (*compiled, error) {
 			n.addStatic(name, ttl, ip)
 		}
 	}
+	c.wire = make(map[string]*node, len(c.names))
+	buf := make([]byte, 256)
+	for name, n := range c.names {
+		if off, err := mdns.PackDomainName(name, buf, 0, nil, false); err == nil {
+			c.wire[string(buf[:off])] = n
+		}
+	}
 	return c, nil
 }
 
@@ -163,7 +178,7 @@ func (c *compiled) inZone(name string) bool {
 func (c *compiled) add(name string, inZone bool) *node {
 	n, ok := c.names[name]
 	if !ok {
-		n = &node{inZone: inZone}
+		n = &node{inZone: inZone, name: name}
 		c.names[name] = n
 	}
 	if inZone {
@@ -174,7 +189,7 @@ func (c *compiled) add(name string, inZone bool) *node {
 			}
 			p = p[i+1:]
 			if _, ok := c.names[p]; !ok {
-				c.names[p] = &node{inZone: true}
+				c.names[p] = &node{inZone: true, name: p}
 			}
 		}
 	}

@@ -7,6 +7,9 @@
 // and HTTP/2 extended CONNECT when the process runs with
 // GODEBUG=http2xconnect=1), and carries gRPC end to end over h2c to the
 // backend with trailers and streaming. Bodies are streamed, never buffered.
+// GET and HEAD requests without a body, the bulk of the traffic, take a
+// direct path over pooled backend connections (direct.go); the rest goes
+// through httputil.ReverseProxy.
 //
 // The table is kept on disk (StateDir/routes.json) so a restarted proxy routes
 // with its last table while the master is away. Certificates come from the

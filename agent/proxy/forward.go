@@ -54,6 +54,7 @@ func (p *Proxy) setupForwarding() {
 		}
 		return c, nil
 	}
+	p.direct = newConnPool(p.cfg.MaxIdleConnsPerBackend, p.cfg.DialTimeout)
 	p.h1 = &http.Transport{
 		DialContext:           dial,
 		MaxIdleConns:          0, // no global cap; per backend below
@@ -206,6 +207,11 @@ func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	if st != nil {
 		app = st.app
 	}
+	p.errorPage(w, r, app, err)
+}
+
+// errorPage answers a request that could not be forwarded.
+func (p *Proxy) errorPage(w http.ResponseWriter, r *http.Request, app string, err error) {
 	var ne net.Error
 	switch {
 	case r.Context().Err() != nil:

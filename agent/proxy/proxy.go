@@ -28,7 +28,11 @@ type Proxy struct {
 
 	rp      *httputil.ReverseProxy
 	h1, h2c *http.Transport
-	handler http.Handler
+	// direct pools the backend connections of the direct path (direct.go);
+	// tests set directOff to compare it with the ReverseProxy path.
+	direct    *connPool
+	directOff atomic.Bool
+	handler   http.Handler
 
 	// ctx lives as long as the proxy serves: request contexts and ACME
 	// work derive from it, so ending it ends hijacked streams too.
@@ -86,6 +90,7 @@ func (p *Proxy) SetTable(t proto.RouteTable) error {
 		return err
 	}
 	p.cur.Store(c)
+	p.direct.retain(c.backends())
 	p.syncACME()
 	p.log.Info("route table set", "version", t.Version, "routes", len(t.Routes),
 		"certificates", len(t.Certificates))
@@ -149,6 +154,10 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	st.route = rt
 	if isH2WebSocket(r) {
 		p.serveH2WebSocket(rec, r, st)
+		return
+	}
+	if canDirect(r) && !p.directOff.Load() {
+		p.serveDirect(rec, r, st)
 		return
 	}
 	p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))

@@ -102,6 +102,7 @@ func (p *Proxy) Serve(ctx context.Context, plain, secure net.Listener) error {
 	// the base context ends them.
 	p.cancel()
 	p.h1.CloseIdleConnections()
+	p.direct.closeIdle()
 	p.h2c.CloseIdleConnections()
 	return err
 }

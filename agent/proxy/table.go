@@ -103,6 +103,17 @@ func compile(t proto.RouteTable) (*compiled, error) {
 	return c, nil
 }
 
+// backends is the set of every route's backends.
+func (c *compiled) backends() map[string]bool {
+	m := map[string]bool{}
+	for _, rt := range c.hosts {
+		for _, b := range rt.backends {
+			m[b] = true
+		}
+	}
+	return m
+}
+
 // checkHost accepts a lower-case DNS name without port.
 func checkHost(h string) error {
 	if h == "" || h != strings.ToLower(h) || strings.ContainsAny(h, ":/ *") || strings.HasSuffix(h, ".") {

@@ -8,13 +8,19 @@
 #   latency:    a fixed, moderate rate with per-query timings (-v) -> average
 #               and p99 latency when the server is not saturated.
 #
-# Environment: APPS (1000), DURATION (10 s per throughput run), RATE (10000
-# q/s for the latency run), CLIENTS (4), NSD_PORT (5300), GASPER_PORT (5301),
-# CPUPROFILE (a path: write gasperdns's CPU profile there).
+# The throughput runs alternate between the two servers ROUNDS times, so a
+# burst of other work on a shared machine hits both alike; each round's
+# ratio is printed, and the range.
+#
+# Environment: APPS (1000), DURATION (10 s per throughput run), ROUNDS (3),
+# RATE (10000 q/s for the latency run), CLIENTS (4), NSD_PORT (5300),
+# GASPER_PORT (5301), CPUPROFILE (a path: write gasperdns's CPU profile
+# there).
 set -euo pipefail
 
 APPS=${APPS:-1000}
 DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
 RATE=${RATE:-10000}
 CLIENTS=${CLIENTS:-4}
 NSD_PORT=${NSD_PORT:-5300}
@@ -93,10 +99,12 @@ EOF
 
 "$NSD" -d -c "$work/nsd.conf" 2>"$work/nsd.stderr" &
 pids+=($!)
+nsd_pid=$!
 gasper_args=(-addr "127.0.0.1:$GASPER_PORT" -state "$work")
 [[ -n ${CPUPROFILE:-} ]] && gasper_args+=(-cpuprofile "$CPUPROFILE")
 "$work/gasperdns" "${gasper_args[@]}" 2>"$work/gasper.stderr" &
 pids+=($!)
+gasper_pid=$!
 
 # Wait (10 s at most) until each answers an app name from the zone.
 wait_ready() {
@@ -114,16 +122,37 @@ wait_ready() {
 wait_ready "$NSD_PORT" nsd
 wait_ready "$GASPER_PORT" gasper
 
-# throughput PORT -> "qps avg_latency_ms lost"
+# CPU time (user + system, clock ticks) used so far by a process and its
+# children (NSD's server processes). Per query it is the measure least
+# moved by other work on a shared machine.
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+descendants() { # pid
+	local c
+	for c in $(pgrep -P "$1"); do echo "$c"; descendants "$c"; done
+}
+cpu_ticks() { # pid
+	local t=0 p
+	for p in "$1" $(descendants "$1"); do
+		# utime and stime, counted after the ")" that ends the command name
+		# (NSD's have spaces in them).
+		t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+	done
+	echo "$t"
+}
+
+# throughput PORT PID -> "qps avg_latency_ms lost cpu_us_per_query"
 throughput() {
-	local out
+	local out t0 t1
+	t0=$(cpu_ticks "$2")
 	out=$(timeout $((DURATION + 30)) dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries" \
 		-l "$DURATION" -c "$CLIENTS" -Q 1000000 -q 200 -t 2 2>&1)
+	t1=$(cpu_ticks "$2")
 	echo "$out" >"$work/throughput.$1"
-	awk '/Queries per second:/ {q = $4}
+	awk -v t=$((t1 - t0)) -v u="$TICK_US" '/Queries per second:/ {q = $4}
 	     /Average Latency \(s\):/ {l = $4 * 1000}
 	     /Queries lost:/ {lost = $3}
-	     END {printf "%.0f %.3f %s\n", q, l, lost}' <<<"$out"
+	     /Queries completed:/ {n = $3}
+	     END {printf "%.0f %.3f %s %.2f\n", q, l, lost, (n > 0 ? t * u / n : 0)}' <<<"$out"
 }
 
 # latency PORT -> "avg_ms p99_ms" at RATE queries/s for 5 s
@@ -137,14 +166,24 @@ latency() {
 		          printf "%.3f %.3f\n", s / NR * 1000, v[i] * 1000}'
 }
 
-read -r nsd_qps nsd_sat nsd_lost < <(throughput "$NSD_PORT")
-read -r gas_qps gas_sat gas_lost < <(throughput "$GASPER_PORT")
+echo
+echo "dns benchmark: $APPS apps x 2 proxies, dnsperf -c $CLIENTS, $(nproc) cores, loopback, NSD server-count $(nproc)"
+printf '%-6s %-8s %12s %14s %10s %14s\n' round server "queries/s" "sat. avg ms" lost "cpu us/query"
+ratios=() cpus=()
+for ((r = 1; r <= ROUNDS; r++)); do
+	read -r nsd_qps nsd_sat nsd_lost nsd_cpu < <(throughput "$NSD_PORT" "$nsd_pid")
+	printf '%-6s %-8s %12s %14s %10s %14s\n' "$r" nsd "$nsd_qps" "$nsd_sat" "$nsd_lost" "$nsd_cpu"
+	read -r gas_qps gas_sat gas_lost gas_cpu < <(throughput "$GASPER_PORT" "$gasper_pid")
+	printf '%-6s %-8s %12s %14s %10s %14s\n' "$r" gasper "$gas_qps" "$gas_sat" "$gas_lost" "$gas_cpu"
+	cpus+=("$(awk -v g="$gas_cpu" -v n="$nsd_cpu" 'BEGIN {if (g > 0) printf "%.2f", n / g; else print 0}')")
+	ratios+=("$(awk -v g="$gas_qps" -v n="$nsd_qps" 'BEGIN {if (n > 0) printf "%.2f", g / n; else print 0}')")
+done
 read -r nsd_avg nsd_p99 < <(latency "$NSD_PORT")
 read -r gas_avg gas_p99 < <(latency "$GASPER_PORT")
-
-echo
-echo "dns benchmark: $APPS apps x 2 proxies, dnsperf -c $CLIENTS, $(nproc) cores, loopback"
-printf '%-8s %12s %14s %10s %16s %16s\n' server "queries/s" "sat. avg ms" lost "avg ms @${RATE}/s" "p99 ms @${RATE}/s"
-printf '%-8s %12s %14s %10s %16s %16s\n' nsd "$nsd_qps" "$nsd_sat" "$nsd_lost" "$nsd_avg" "$nsd_p99"
-printf '%-8s %12s %14s %10s %16s %16s\n' gasper "$gas_qps" "$gas_sat" "$gas_lost" "$gas_avg" "$gas_p99"
-awk -v g="$gas_qps" -v n="$nsd_qps" 'BEGIN {if (n > 0) printf "ratio gasper/nsd (queries/s): %.2f\n", g / n}'
+printf '\n%-8s %16s %16s\n' server "avg ms @${RATE}/s" "p99 ms @${RATE}/s"
+printf '%-8s %16s %16s\n' nsd "$nsd_avg" "$nsd_p99"
+printf '%-8s %16s %16s\n' gasper "$gas_avg" "$gas_p99"
+echo "ratio gasper/nsd (queries/s) per round: ${ratios[*]}"
+printf '%s\n' "${ratios[@]}" | sort -g | awk '{v[NR] = $1} END {printf "range: %s - %s\n", v[1], v[NR]}'
+echo "ratio nsd/gasper (cpu per query, above 1 = gasper cheaper) per round: ${cpus[*]}"
+printf '%s\n' "${cpus[@]}" | sort -g | awk '{v[NR] = $1} END {printf "range: %s - %s\n", v[1], v[NR]}'

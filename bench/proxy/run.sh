@@ -6,13 +6,21 @@
 # latency, and the ratios gasper/nginx and gasper/floor (the backend hit
 # directly). Everything started here is stopped by pid on exit.
 #
-# Environment: DURATION (seconds per run, default 10), CONNS (default 50),
-# THREADS (wrk threads, default 2), STREAMS (h2load streams per
-# connection, default 10), PPROF=1 to save a CPU profile of the Gasper
-# proxy during its HTTPS run.
+# The runs alternate between Gasper and nginx, ROUNDS times over, so a burst
+# of other work on a shared machine hits both alike; the table gives each
+# round's numbers and the range of the ratios. Both proxies log no
+# requests (Gasper's access log is off below Info, nginx has access_log
+# off), both keep connections to the backend alive, and nginx runs one
+# worker per core, as Gasper's Go runtime uses every core.
+#
+# Environment: DURATION (seconds per run, default 10), ROUNDS (default 3),
+# CONNS (default 50), THREADS (wrk threads, default 2), STREAMS (h2load
+# streams per connection, default 10), PPROF=1 to save a CPU profile of
+# the Gasper proxy during its first HTTP/1.1 run.
 set -euo pipefail
 
 DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-50}
 THREADS=${THREADS:-2}
 STREAMS=${STREAMS:-10}
@@ -83,14 +91,16 @@ nginx_conf proxy "
 			proxy_set_header X-Forwarded-For \$remote_addr;
 			proxy_set_header X-Forwarded-Proto \$scheme;
 		}
-	}" auto
+	}" "$(nproc)"
 "$NGINX" -p "$WORK/backend" -c "$WORK/backend/nginx.conf" & PIDS+=($!)
 "$NGINX" -p "$WORK/proxy" -c "$WORK/proxy/nginx.conf" & PIDS+=($!)
+NGINX_PROXY_PID=$!
 
 (cd "$ROOT" && go build -o "$WORK/benchproxy" ./bench/proxy)
 PPROF_ADDR=127.0.0.1:18090
 "$WORK/benchproxy" gasper -http 127.0.0.1:$GHTTP -https 127.0.0.1:$GHTTPS -backend 127.0.0.1:$BACK \
 	-cert "$WORK/cert.pem" -key "$WORK/key.pem" -pprof "$PPROF_ADDR" & PIDS+=($!)
+GASPER_PID=$!
 
 wait_port() {
 	for _ in $(seq 100); do
@@ -102,53 +112,92 @@ wait_port() {
 }
 for p in $BACK $GHTTP $GHTTPS $NHTTP $NHTTPS; do wait_port "$p"; done
 
+# CPU time (user + system, in clock ticks) used so far by a process and
+# its descendants that are still running (nginx's workers). Per request it is
+# the measure least moved by other work on a shared machine.
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+descendants() { # pid
+	local c
+	for c in $(pgrep -P "$1"); do echo "$c"; descendants "$c"; done
+}
+cpu_ticks() { # pid
+	local t=0 p
+	for p in "$1" $(descendants "$1"); do
+		# utime and stime, counted after the ")" that ends the command name
+		# (NSD's have spaces in them).
+		t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+	done
+	echo "$t"
+}
+
 # p99 from wrk --latency output, in ms.
-wrk_run() { # url -> "rps p99ms"
-	local out
+wrk_run() { # url [pid] -> "rps p99ms cpu_us_per_request"
+	local out t0 t1
+	t0=$( [[ -n ${2:-} ]] && cpu_ticks "$2" || echo 0)
 	out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -H "Host: bench.test" "$1")
-	local rps p99
+	t1=$( [[ -n ${2:-} ]] && cpu_ticks "$2" || echo 0)
+	local rps p99 n
 	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+	n=$(awk '/requests in/ {print $1}' <<<"$out")
 	p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}' <<<"$out")
 	if grep -q "Non-2xx\|Socket errors" <<<"$out"; then echo "warning: $(grep 'Non-2xx\|Socket errors' <<<"$out") for $1" >&2; fi
-	echo "$rps $p99"
+	echo "$rps $p99 $(awk -v t=$((t1 - t0)) -v n="$n" -v u="$TICK_US" 'BEGIN {if (n > 0) printf "%.1f", t * u / n; else print "-"}')"
 }
-h2_run() { # port -> "rps p99ms"
-	local log="$WORK/h2.log" out
+h2_run() { # port pid -> "rps p99ms cpu_us_per_request"
+	local log="$WORK/h2.log" out t0 t1
 	rm -f "$log"
+	t0=$(cpu_ticks "$2")
 	out=$(h2load -c"$CONNS" -m"$STREAMS" -t"$THREADS" -D"$DURATION" --warm-up-time=1 \
 		--connect-to=127.0.0.1:"$1" --log-file="$log" https://bench.test/)
-	local rps p99
+	t1=$(cpu_ticks "$2")
+	local rps p99 n
 	rps=$(awk '/^finished in/ {print $4}' <<<"$out")
+	# Requests done include the warm-up second, as the CPU time does.
+	n=$(awk '/^requests:/ {print $8}' <<<"$out")
 	p99=$(awk '{print $3}' "$log" | sort -n | awk '{a[NR]=$1} END {i=int(NR*0.99); if (i<1) i=1; printf "%.2f", a[i]/1000}')
 	grep -E "^requests:" <<<"$out" | grep -v " 0 failed" >&2 || true
-	echo "$rps $p99"
+	echo "$rps $p99 $(awk -v t=$((t1 - t0)) -v n="$n" -v u="$TICK_US" 'BEGIN {if (n > 0) printf "%.1f", t * u / n; else print "-"}')"
 }
 
 declare -A R
-echo "each run: ${DURATION}s, $CONNS connections" >&2
-echo "floor  http/1.1" >&2; R[floor_h1]=$(wrk_run "http://127.0.0.1:$BACK/")
-echo "gasper http/1.1" >&2; R[gasper_h1]=$(wrk_run "http://127.0.0.1:$GHTTP/")
-echo "nginx  http/1.1" >&2; R[nginx_h1]=$(wrk_run "http://127.0.0.1:$NHTTP/")
-if [[ -n ${PPROF:-} ]]; then
-	curl -s -o "$ROOT/bench/proxy/cpu.pprof" "http://$PPROF_ADDR/debug/pprof/profile?seconds=$((DURATION - 1))" &
-	PPROF_PID=$!
-fi
-echo "gasper https/1.1" >&2; R[gasper_tls]=$(wrk_run "https://127.0.0.1:$GHTTPS/")
-[[ -z ${PPROF_PID:-} ]] || wait "$PPROF_PID"
-echo "nginx  https/1.1" >&2; R[nginx_tls]=$(wrk_run "https://127.0.0.1:$NHTTPS/")
-echo "gasper h2" >&2; R[gasper_h2]=$(h2_run "$GHTTPS")
-echo "nginx  h2" >&2; R[nginx_h2]=$(h2_run "$NHTTPS")
+echo "each run: ${DURATION}s, $CONNS connections, $ROUNDS rounds" >&2
+for ((r = 1; r <= ROUNDS; r++)); do
+	echo "round $r: floor http/1.1" >&2; R[floor_h1_$r]=$(wrk_run "http://127.0.0.1:$BACK/")
+	if [[ -n ${PPROF:-} && $r == 1 ]]; then
+		curl -s -o "$ROOT/bench/proxy/cpu.pprof" "http://$PPROF_ADDR/debug/pprof/profile?seconds=$((DURATION - 1))" &
+		PPROF_PID=$!
+	fi
+	echo "round $r: gasper http/1.1" >&2; R[gasper_h1_$r]=$(wrk_run "http://127.0.0.1:$GHTTP/" "$GASPER_PID")
+	[[ -z ${PPROF_PID:-} ]] || { wait "$PPROF_PID"; PPROF_PID=; }
+	echo "round $r: nginx  http/1.1" >&2; R[nginx_h1_$r]=$(wrk_run "http://127.0.0.1:$NHTTP/" "$NGINX_PROXY_PID")
+	echo "round $r: gasper https/1.1" >&2; R[gasper_tls_$r]=$(wrk_run "https://127.0.0.1:$GHTTPS/" "$GASPER_PID")
+	echo "round $r: nginx  https/1.1" >&2; R[nginx_tls_$r]=$(wrk_run "https://127.0.0.1:$NHTTPS/" "$NGINX_PROXY_PID")
+	echo "round $r: gasper h2" >&2; R[gasper_h2_$r]=$(h2_run "$GHTTPS" "$GASPER_PID")
+	echo "round $r: nginx  h2" >&2; R[nginx_h2_$r]=$(h2_run "$NHTTPS" "$NGINX_PROXY_PID")
+done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a/b; else print "-" }'; }
-rps() { echo "${R[$1]}" | cut -d' ' -f1; }
-p99() { echo "${R[$1]}" | cut -d' ' -f2; }
-floor=$(rps floor_h1)
-printf '\n%-16s %12s %10s %12s %10s %12s %10s %14s %14s\n' protocol floor_rps floor_p99 gasper_rps gasper_p99 nginx_rps nginx_p99 gasper/nginx gasper/floor
-for proto in h1 tls h2; do
-	case $proto in h1) name="http/1.1" ;; tls) name="https/1.1" ;; h2) name="h2 (TLS)" ;; esac
-	if [[ $proto == h1 ]]; then fr=$floor fp=$(p99 floor_h1); else fr=- fp=-; fi
-	printf '%-16s %12s %10s %12s %10s %12s %10s %14s %14s\n' "$name" "$fr" "$fp" \
-		"$(rps gasper_$proto)" "$(p99 gasper_$proto)" "$(rps nginx_$proto)" "$(p99 nginx_$proto)" \
-		"$(ratio "$(rps gasper_$proto)" "$(rps nginx_$proto)")" "$(ratio "$(rps gasper_$proto)" "$floor")"
+field() { echo "${R[$1]}" | cut -d' ' -f"$2"; }
+printf '\n%-5s %-9s %9s %9s %9s %9s %9s %9s %9s %9s %8s %8s\n' round protocol floor_rps floor_p99 \
+	g_rps g_p99 g_cpu_us n_rps n_p99 n_cpu_us rps_g/n cpu_n/g
+declare -A RPS CPU
+for ((r = 1; r <= ROUNDS; r++)); do
+	for proto in h1 tls h2; do
+		case $proto in h1) name="http/1.1" ;; tls) name="https/1.1" ;; h2) name="h2 (TLS)" ;; esac
+		if [[ $proto == h1 ]]; then fr=$(field floor_h1_$r 1) fp=$(field floor_h1_$r 2); else fr=- fp=-; fi
+		g=gasper_${proto}_$r n=nginx_${proto}_$r
+		rr=$(ratio "$(field $g 1)" "$(field $n 1)")
+		cr=$(ratio "$(field $n 3)" "$(field $g 3)")
+		RPS[$proto]+="$rr " CPU[$proto]+="$cr "
+		printf '%-5s %-9s %9s %9s %9s %9s %9s %9s %9s %9s %8s %8s\n' "$r" "$name" "$fr" "$fp" \
+			"$(field $g 1)" "$(field $g 2)" "$(field $g 3)" "$(field $n 1)" "$(field $n 2)" "$(field $n 3)" "$rr" "$cr"
+	done
 done
-echo "(requests/s; p99 in ms; floor = wrk against the backend itself over plain HTTP/1.1)"
+echo "(rps: requests/s; p99 in ms; cpu_us: the proxy's CPU time per request, in microseconds;"
+echo " rps_g/n: gasper/nginx throughput; cpu_n/g: nginx's CPU per request / gasper's, above 1 = gasper cheaper;"
+echo " floor = wrk against the backend itself over plain HTTP/1.1)"
+range() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {printf "%s - %s", v[1], v[NR]}'; }
+for proto in h1 tls h2; do
+	printf 'gasper/nginx %-4s throughput %s   cpu per request (nginx/gasper) %s\n' "$proto" \
+		"$(range <<<"${RPS[$proto]}")" "$(range <<<"${CPU[$proto]}")"
+done
