@@ -408,6 +408,8 @@ func status1(a store.App, latest *store.Release, insts []api.Instance, node api.
 		return api.AppDeploying, "some instances are not healthy yet"
 	case len(a.Nodes) == 0:
 		return api.AppPending, "no node runs it"
+	case node.State != api.NodeReady && a.Pending != "":
+		return api.AppPending, a.Pending // why it waits there: no other node has room
 	case node.State != api.NodeReady:
 		return api.AppPending, fmt.Sprintf("its node %s is %s", node.Hostname, node.State)
 	}
