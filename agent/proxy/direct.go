@@ -136,7 +136,8 @@ func (p *connPool) closeIdle() { p.retain(nil) }
 
 // serveDirect forwards r over the direct path. Backends are tried round
 // robin from the route's next one, moving on when one cannot be connected
-// to, as the ReverseProxy path does.
+// to or drops the request unanswered (it is a bodiless GET or HEAD), as the
+// ReverseProxy path does.
 func (p *Proxy) serveDirect(w *recorder, r *http.Request, st *reqState) {
 	rt := st.route
 	n := uint64(len(rt.backends))
@@ -149,10 +150,10 @@ func (p *Proxy) serveDirect(w *recorder, r *http.Request, st *reqState) {
 			return
 		}
 		var de *dialError
-		if !errors.As(err, &de) {
+		if !errors.As(err, &de) && (w.status >= 200 || !retrySafe(r, nil, err)) {
 			break
 		}
-		p.log.Warn("backend unreachable, trying the next", "app", rt.app, "backend", b, "err", err)
+		p.log.Warn("backend unreachable or dropped the request unanswered, trying the next", "app", rt.app, "backend", b, "err", err)
 		err = fmt.Errorf("%w for %s: %w", errNoBackend, rt.app, err)
 	}
 	if w.status >= 200 {
