@@ -296,19 +296,21 @@ func (s *Service) Desired(ctx context.Context, nodeID string) ([]proto.AppSpec, 
 	s.mu.Unlock()
 	sort.Strings(names)
 	for _, name := range names {
-		a, err := s.cfg.Store.App(ctx, name)
-		if errors.Is(err, api.ErrNotFound) {
-			continue // deleted meanwhile
-		}
-		if err != nil {
-			return nil, err
+		a, ok := s.ledger.placedApp(name)
+		if !ok {
+			var err error
+			if a, err = s.cfg.Store.App(ctx, name); errors.Is(err, api.ErrNotFound) {
+				continue // deleted meanwhile
+			} else if err != nil {
+				return nil, err
+			}
 		}
 		// A draining node keeps a replica until its new node runs it.
 		count := counts(a.Nodes)[nodeID] + keep[a.Name]
 		if count == 0 || a.Release == 0 {
 			continue
 		}
-		r, err := s.cfg.Store.Release(ctx, a.Name, a.Release)
+		r, err := s.release(ctx, a.Name, a.Release)
 		if err != nil {
 			return nil, err
 		}
@@ -318,7 +320,7 @@ func (s *Service) Desired(ctx context.Context, nodeID string) ([]proto.AppSpec, 
 			if n == 0 {
 				continue
 			}
-			if r, err = s.cfg.Store.Release(ctx, a.Name, n); err != nil {
+			if r, err = s.release(ctx, a.Name, n); err != nil {
 				return nil, err
 			}
 		}

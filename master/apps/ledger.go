@@ -4,8 +4,11 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
+	"gasper/api"
 	"gasper/master/store"
 )
 
@@ -13,17 +16,20 @@ import (
 // and which apps each node runs, so placing a replica or building a node's
 // desired set costs a look at that node instead of a read of every app: with
 // thousands of apps those reads were nearly all of the scheduler's time.
-// Every change of an app's replicas goes through Service.update or forget,
-// which keep it in step (a new app has none placed); it is loaded from the store on first use.
+// Every write of an app goes through Service.update or forget, which keep it
+// in step (a new app has nothing placed); it is loaded from the store on
+// first use.
 type ledger struct {
 	mu     sync.Mutex
 	loaded bool
-	apps   map[string]entry           // app -> where its replicas are and what each needs
+	apps   map[string]entry           // placed app -> where its replicas are and what each needs, as last written
+	ready  map[string]store.Release   // "app/N" -> a built release (they do not change)
 	used   map[string]Resources       // node -> what the apps' replicas there reserve
 	onNode map[string]map[string]bool // node -> the apps with a replica there
 }
 
 type entry struct {
+	app   store.App // as last written; read-only
 	nodes []string
 	need  Resources
 }
@@ -41,8 +47,9 @@ func (l *ledger) load(ctx context.Context, s *Service) error {
 	}
 	l.apps, l.used, l.onNode = map[string]entry{}, map[string]Resources{}, map[string]map[string]bool{}
 	for _, a := range as {
-		l.setLocked(a.Name, entry{nodes: a.Nodes, need: s.needOf(a.Config)})
+		l.setLocked(a.Name, entry{app: a, nodes: a.Nodes, need: s.needOf(a.Config)})
 	}
+	l.ready = map[string]store.Release{}
 	l.loaded = true
 	return nil
 }
@@ -91,7 +98,7 @@ func (s *Service) update(ctx context.Context, app string, fn func(*store.App) er
 	defer l.mu.Unlock()
 	a, err := s.cfg.Store.UpdateApp(ctx, app, fn)
 	if err == nil && l.loaded {
-		l.setLocked(a.Name, entry{nodes: a.Nodes, need: s.needOf(a.Config)})
+		l.setLocked(a.Name, entry{app: a, nodes: a.Nodes, need: s.needOf(a.Config)})
 	}
 	return a, err
 }
@@ -104,6 +111,40 @@ func (s *Service) forget(ctx context.Context, app string) error {
 	err := s.cfg.Store.DeleteApp(ctx, app)
 	if err == nil && l.loaded {
 		l.setLocked(app, entry{})
+		for k := range l.ready { // a new app of that name numbers its releases from 1 again
+			if strings.HasPrefix(k, app+"/") {
+				delete(l.ready, k)
+			}
+		}
 	}
 	return err
+}
+
+// placedApp returns a placed app as last written, without a store read.
+func (l *ledger) placedApp(name string) (store.App, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.apps[name]
+	return e.app, ok
+}
+
+// release is Store.Release, remembering built releases: they never change.
+func (s *Service) release(ctx context.Context, app string, n int) (store.Release, error) {
+	l := &s.ledger
+	key := app + "/" + strconv.Itoa(n)
+	l.mu.Lock()
+	r, ok := l.ready[key]
+	l.mu.Unlock()
+	if ok {
+		return r, nil
+	}
+	r, err := s.cfg.Store.Release(ctx, app, n)
+	if err == nil && r.Status == api.ReleaseReady {
+		l.mu.Lock()
+		if l.loaded && l.apps[app].app.Name == app { // not deleted meanwhile
+			l.ready[key] = r
+		}
+		l.mu.Unlock()
+	}
+	return r, err
 }
