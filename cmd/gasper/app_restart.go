@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -95,25 +94,9 @@ func runAppRestart(cmd *cobra.Command, opts *appRestartOptions) error {
 // waitRestarted polls the app until it runs with none of the old
 // instances and all of its instances healthy, showing how far it got.
 func waitRestarted(ctx context.Context, opts *appRestartOptions, old map[string]bool) (*api.App, error) {
-	g := opts.g
-	c, err := g.client()
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, opts.WaitTimeout)
-	defer cancel()
-	p := newProgress(g.io.ErrOut, g.io.IsStderrTTY(), g.now)
-	defer p.close()
-	every := g.pollInterval
-	if every <= 0 {
-		every = time.Second
-	}
-	var last *api.App
-	for {
-		a, err := c.App(ctx, opts.Name)
-		switch {
-		case err == nil:
-			last = a
+	return opts.g.waitApp(ctx, appWait{name: opts.Name, timeout: opts.WaitTimeout, past: "restarted", noun: "the restart",
+		hint: ", and its logs with: gasper app logs " + opts.Name,
+		check: func(a *api.App) (bool, string) {
 			fresh := 0
 			for _, in := range a.Instances {
 				if !old[in.ID] && in.State == "healthy" {
@@ -121,30 +104,8 @@ func waitRestarted(ctx context.Context, opts *appRestartOptions, old map[string]
 				}
 			}
 			if a.Status == api.AppRunning && len(a.Instances) > 0 && fresh == len(a.Instances) {
-				return a, nil
+				return true, ""
 			}
-			if bad := failingInstances(a, a.Release); len(bad) > 0 {
-				p.close()
-				r := &rollout{g: g, app: a.Name, release: a.Release}
-				return nil, r.appFailed(a, bad)
-			}
-			p.setStep(fmt.Sprintf("Restarting %s: %d of %d instances fresh and healthy (%s)", a.Name, fresh, len(a.Instances), a.Status))
-		case ctx.Err() == nil:
-			return nil, err
-		}
-		select {
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				status := "unknown"
-				if last != nil {
-					status = describeStatus(last)
-				}
-				return nil, withHint(fmt.Errorf("%s is not restarted after %s: it is %s", opts.Name, opts.WaitTimeout, status),
-					"see how it stands with: gasper app info "+opts.Name+", and its logs with: gasper app logs "+opts.Name)
-			}
-			return nil, withHint(fmt.Errorf("stopped waiting for %s; the restart goes on on the master", opts.Name),
-				"see how it stands with: gasper app info "+opts.Name)
-		case <-time.After(every):
-		}
-	}
+			return false, fmt.Sprintf("Restarting %s: %d of %d instances fresh and healthy (%s)", a.Name, fresh, len(a.Instances), a.Status)
+		}})
 }

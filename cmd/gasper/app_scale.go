@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -117,50 +116,11 @@ func replicasLabel(a api.App) string { return fmt.Sprintf("%d/%d", a.Running, a.
 // waitScaled polls the app until as many replicas as wanted run healthy and
 // none is on its way out, or until only replicas without room are left.
 func waitScaled(ctx context.Context, opts *appScaleOptions) (*api.App, error) {
-	g := opts.g
-	c, err := g.client()
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, opts.WaitTimeout)
-	defer cancel()
-	p := newProgress(g.io.ErrOut, g.io.IsStderrTTY(), g.now)
-	defer p.close()
-	every := g.pollInterval
-	if every <= 0 {
-		every = time.Second
-	}
-	var last *api.App
-	for {
-		a, err := c.App(ctx, opts.Name)
-		switch {
-		case err == nil:
-			last = a
+	return opts.g.waitApp(ctx, appWait{name: opts.Name, timeout: opts.WaitTimeout, past: "scaled", noun: "the scaling",
+		check: func(a *api.App) (bool, string) {
 			if len(a.Instances) == a.Running && (a.Running == a.Replicas || (a.Running == len(a.Nodes) && a.Status != api.AppDeploying)) {
-				return a, nil
+				return true, ""
 			}
-			if bad := failingInstances(a, a.Release); len(bad) > 0 {
-				p.close()
-				r := &rollout{g: g, app: a.Name, release: a.Release}
-				return nil, r.appFailed(a, bad)
-			}
-			p.setStep(fmt.Sprintf("Scaling %s: %s replicas running, %d instances (%s)", a.Name, replicasLabel(*a), len(a.Instances), a.Status))
-		case ctx.Err() == nil:
-			return nil, err
-		}
-		select {
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				status := "unknown"
-				if last != nil {
-					status = describeStatus(last)
-				}
-				return nil, withHint(fmt.Errorf("%s is not scaled after %s: it is %s", opts.Name, opts.WaitTimeout, status),
-					"see how it stands with: gasper app info "+opts.Name)
-			}
-			return nil, withHint(fmt.Errorf("stopped waiting for %s; the scaling goes on on the master", opts.Name),
-				"see how it stands with: gasper app info "+opts.Name)
-		case <-time.After(every):
-		}
-	}
+			return false, fmt.Sprintf("Scaling %s: %s replicas running, %d instances (%s)", a.Name, replicasLabel(*a), len(a.Instances), a.Status)
+		}})
 }
