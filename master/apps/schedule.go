@@ -188,14 +188,14 @@ func (s *Service) supersedeWaiting(ctx context.Context, app string) {
 // waiting returns the newest release of app if it is building but no build
 // of it runs in this process: it waits for a node with room.
 func (s *Service) waiting(ctx context.Context, app string) (store.Release, bool) {
-	rs, err := s.cfg.Store.Releases(ctx, app)
-	if err != nil || len(rs) == 0 || rs[0].Status != api.ReleaseBuilding {
+	r, err := s.cfg.Store.LatestRelease(ctx, app) // not every release: each holds its build log
+	if err != nil || r.Status != api.ReleaseBuilding {
 		return store.Release{}, false
 	}
 	s.mu.Lock()
-	_, running := s.builds[fmt.Sprintf("%s/%d", app, rs[0].Number)]
+	_, running := s.builds[fmt.Sprintf("%s/%d", app, r.Number)]
 	s.mu.Unlock()
-	return rs[0], !running
+	return r, !running
 }
 
 // serving reports whether the instances a node reports may be routed to and

@@ -210,6 +210,12 @@ func (s *Store) Release(ctx context.Context, app string, number int) (Release, e
 	return r, notFound(err, fmt.Sprintf("release %d of %s", number, app))
 }
 
+// LatestRelease returns an app's newest release.
+func (s *Store) LatestRelease(ctx context.Context, app string) (Release, error) {
+	r, err := scanRelease(s.db.QueryRowContext(ctx, `SELECT `+releaseCols+` FROM releases WHERE app = ? ORDER BY number DESC LIMIT 1`, app))
+	return r, notFound(err, "a release of "+app)
+}
+
 // Releases lists an app's releases, newest first.
 func (s *Store) Releases(ctx context.Context, app string) ([]Release, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+releaseCols+` FROM releases WHERE app = ? ORDER BY number DESC`, app)

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"gasper/api"
 )
 
 // TestSchedulingState: a node's cordon, an app's pending reason and the
@@ -48,5 +50,30 @@ func TestSchedulingState(t *testing.T) {
 	}
 	if err := s.SetNodeCordoned(ctx, "n-2", true); err == nil {
 		t.Error("cordoning an unknown node succeeded")
+	}
+}
+
+// TestLatestRelease: the scheduler asks for an app's newest release only.
+func TestLatestRelease(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "gasper.db"))
+	defer s.Close()
+	u, err := s.CreateUser(ctx, "a@example.com", "h", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateApp(ctx, App{Name: "web", OwnerID: u.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LatestRelease(ctx, "web"); err == nil {
+		t.Fatal("LatestRelease of an app without releases: no error")
+	}
+	for _, status := range []string{"ready", "failed", "building"} {
+		if _, err := s.CreateRelease(ctx, Release{Release: api.Release{App: "web", Status: status, Cause: "deploy"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, err := s.LatestRelease(ctx, "web"); err != nil || r.Number != 3 || r.Status != "building" {
+		t.Errorf("LatestRelease = %d %s, %v; want 3 building", r.Number, r.Status, err)
 	}
 }
