@@ -139,22 +139,16 @@ func (p *connPool) closeIdle() { p.retain(nil) }
 // to or drops the request unanswered (it is a bodiless GET or HEAD), as the
 // ReverseProxy path does.
 func (p *Proxy) serveDirect(w *recorder, r *http.Request, st *reqState) {
-	rt := st.route
-	n := uint64(len(rt.backends))
-	first := rt.next.Add(1)
-	var err error
-	for i := range n {
-		b := rt.backends[(first+i)%n]
-		st.backend = b
-		if err = p.forwardDirect(w, r, b); err == nil {
-			return
-		}
+	exhausted, err := p.tryBackends(st, func(b string) (bool, error) {
+		err := p.forwardDirect(w, r, b)
 		var de *dialError
-		if !errors.As(err, &de) && (w.status >= 200 || !retrySafe(r, nil, err)) {
-			break
-		}
-		p.log.Warn("backend unreachable or dropped the request unanswered, trying the next", "app", rt.app, "backend", b, "err", err)
-		err = fmt.Errorf("%w for %s: %w", errNoBackend, rt.app, err)
+		return errors.As(err, &de) || (w.status < 200 && retrySafe(r, nil, err)), err
+	})
+	if err == nil && !exhausted {
+		return
+	}
+	if exhausted {
+		err = fmt.Errorf("%w for %s: %w", errNoBackend, st.route.app, err)
 	}
 	if w.status >= 200 {
 		// The response has begun: all that is left is to cut it short.

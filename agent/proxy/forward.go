@@ -131,38 +131,52 @@ func (t roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		tr = t.p.h2c
 	}
 	var body *trackedBody
+	var answer *http.Response
 	if req.Body != nil && req.Body != http.NoBody {
 		body = &trackedBody{rc: req.Body}
 		req.Body = body
 	}
-	rt := st.route
-	n := uint64(len(rt.backends))
-	first := rt.next.Add(1)
-	var lastErr error
-	for i := range n {
-		b := rt.backends[(first+i)%n]
+	exhausted, err := t.p.tryBackends(st, func(b string) (bool, error) {
 		out := *req
 		u := *req.URL
 		u.Host = b
 		out.URL = &u
-		st.backend = b
 		resp, err := tr.RoundTrip(&out)
 		if err == nil {
-			return resp, nil
+			answer = resp
+			return false, nil
 		}
 		var de *dialError
-		if !errors.As(err, &de) || (body != nil && body.read.Load()) {
-			if !retrySafe(req, body, err) {
-				return nil, err
-			}
-		}
-		t.p.log.Warn("backend unreachable, trying the next", "app", rt.app, "backend", b, "err", err)
-		lastErr = err
+		retry := (errors.As(err, &de) && (body == nil || !body.read.Load())) || retrySafe(req, body, err)
+		return retry, err
+	})
+	if !exhausted {
+		return answer, err
 	}
 	if body != nil {
 		body.rc.Close()
 	}
-	return nil, fmt.Errorf("%w for %s: %w", errNoBackend, rt.app, lastErr)
+	return nil, fmt.Errorf("%w for %s: %w", errNoBackend, st.route.app, err)
+}
+
+// tryBackends calls try with the route's backends in turn, round robin from
+// its next one, recording each in st, until one succeeds or try says the
+// request may not go to the next. exhausted tells that every backend failed
+// and may have been retried; err is the last failure.
+func (p *Proxy) tryBackends(st *reqState, try func(backend string) (retry bool, err error)) (exhausted bool, err error) {
+	rt := st.route
+	n := uint64(len(rt.backends))
+	first := rt.next.Add(1)
+	for i := range n {
+		b := rt.backends[(first+i)%n]
+		st.backend = b
+		var retry bool
+		if retry, err = try(b); err == nil || !retry {
+			return false, err
+		}
+		p.log.Warn("backend failed, trying the next", "app", rt.app, "backend", b, "err", err)
+	}
+	return true, err
 }
 
 // retrySafe reports whether a request that failed on one backend, after

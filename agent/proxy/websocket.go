@@ -149,18 +149,11 @@ func (p *Proxy) serveH2WebSocket(w http.ResponseWriter, r *http.Request, st *req
 // trying the next when one refuses.
 func (p *Proxy) dialBackend(r *http.Request, st *reqState) (net.Conn, error) {
 	d := net.Dialer{Timeout: p.cfg.DialTimeout, KeepAlive: 30 * time.Second}
-	rt := st.route
-	n := uint64(len(rt.backends))
-	first := rt.next.Add(1)
-	var err error
-	for i := range n {
-		b := rt.backends[(first+i)%n]
-		st.backend = b
-		var c net.Conn
-		if c, err = d.DialContext(r.Context(), "tcp", b); err == nil {
-			return c, nil
-		}
-		p.log.Warn("backend unreachable, trying the next", "app", rt.app, "backend", b, "err", err)
-	}
-	return nil, err
+	var c net.Conn
+	_, err := p.tryBackends(st, func(b string) (bool, error) {
+		var err error
+		c, err = d.DialContext(r.Context(), "tcp", b)
+		return true, err
+	})
+	return c, err
 }
