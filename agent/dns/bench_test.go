@@ -10,17 +10,7 @@ import (
 // BenchmarkHandleApp measures the work per authoritative query, without
 // the network: the lookup, the answer and packing it.
 func BenchmarkHandleApp(b *testing.B) {
-	s, err := New(Config{Addr: "127.0.0.1:0", Upstreams: []string{"127.0.0.1:9"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	z := testZone()
-	for i := range 1000 {
-		z.Apps = append(z.Apps, "app"+strconv.Itoa(i))
-	}
-	if err := s.SetZone(z); err != nil {
-		b.Fatal(err)
-	}
+	s := benchServer(b)
 	req := new(mdns.Msg)
 	req.SetQuestion("app500.apps.example.com.", mdns.TypeA)
 	b.ReportAllocs()
@@ -38,17 +28,7 @@ func BenchmarkHandleApp(b *testing.B) {
 // BenchmarkFastApp is BenchmarkHandleApp on the UDP fast path: parse the
 // query, find its packed answer, copy it and patch the ID.
 func BenchmarkFastApp(b *testing.B) {
-	s, err := New(Config{Addr: "127.0.0.1:0", Upstreams: []string{"127.0.0.1:9"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	z := testZone()
-	for i := range 1000 {
-		z.Apps = append(z.Apps, "app"+strconv.Itoa(i))
-	}
-	if err := s.SetZone(z); err != nil {
-		b.Fatal(err)
-	}
+	s := benchServer(b)
 	req := new(mdns.Msg)
 	req.SetQuestion("app500.apps.example.com.", mdns.TypeA)
 	req.SetEdns0(1232, false)
@@ -65,4 +45,21 @@ func BenchmarkFastApp(b *testing.B) {
 			}
 		}
 	})
+}
+
+// benchServer is a server with a zone of 1000 apps, not listening.
+func benchServer(b *testing.B) *Server {
+	b.Helper()
+	s, err := New(Config{Addr: "127.0.0.1:0", Upstreams: []string{"127.0.0.1:9"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	z := testZone()
+	for i := range 1000 {
+		z.Apps = append(z.Apps, "app"+strconv.Itoa(i))
+	}
+	if err := s.SetZone(z); err != nil {
+		b.Fatal(err)
+	}
+	return s
 }
