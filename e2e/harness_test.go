@@ -180,8 +180,15 @@ func cleanupNode(t *testing.T, n nodeNet, stateDir string) {
 
 func newCluster(t *testing.T, masterArgs ...string) *cluster {
 	t.Helper()
+	return newClusterBeating(t, 500*time.Millisecond, 2*time.Second, masterArgs...)
+}
+
+// newClusterBeating is newCluster with the given heartbeat interval and
+// grace; failure times are measured with the master's defaults, 1s and 5s.
+func newClusterBeating(t *testing.T, interval, grace time.Duration, masterArgs ...string) *cluster {
+	t.Helper()
 	c := &cluster{t: t, dir: t.TempDir(), api: freeAddr(t), tunnel: freeAddr(t), masterArgs: masterArgs,
-		interval: 500 * time.Millisecond, grace: 2 * time.Second, nets: map[string]nodeNet{}, nodeProc: map[string]*proc{}}
+		interval: interval, grace: grace, nets: map[string]nodeNet{}, nodeProc: map[string]*proc{}}
 	c.cliConfig = filepath.Join(c.dir, "cli")
 	c.startMaster()
 	t.Cleanup(func() { c.master.stop() })

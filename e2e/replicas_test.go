@@ -46,10 +46,7 @@ func (a schedApp) healthy() (ids, nodes []string) {
 // and a replacement starts elsewhere.
 func TestReplicas(t *testing.T) {
 	needContainerd(t)
-	c := newCluster(t)
-	c.master.stop()
-	c.interval, c.grace = time.Second, 5*time.Second
-	c.startMaster()
+	c := newClusterBeating(t, time.Second, 5*time.Second) // the master's defaults
 	c.login()
 	tok := c.joinToken()
 	c.agentRoles("edge", "127.0.0.2", tok, "proxy,dns")

@@ -166,11 +166,7 @@ func (l *loop) end() (int64, int64) {
 // returns it stops what moved away.
 func TestSchedDrainAndFailover(t *testing.T) {
 	needContainerd(t)
-	c := newCluster(t)
-	// The failure times are measured with the master's default heartbeats.
-	c.master.stop()
-	c.interval, c.grace = time.Second, 5*time.Second
-	c.startMaster()
+	c := newClusterBeating(t, time.Second, 5*time.Second) // the master's defaults
 	c.login()
 	tok := c.joinToken()
 	c.agentRoles("edge", "127.0.0.2", tok, "proxy,dns")
