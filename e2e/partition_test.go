@@ -95,14 +95,7 @@ func TestPartition(t *testing.T) {
 	var all []time.Duration
 	for round := 1; round <= runs; round++ {
 		placement := c.appNodes()
-		victim := busiest(placement, nodes)
-		var moved []string
-		for app, n := range placement {
-			if n == victim {
-				moved = append(moved, app)
-			}
-		}
-		sort.Strings(moved)
+		victim, moved := busiest(placement, nodes)
 		before := failed()
 		c.nodeProc[victim].kill()
 		killed := time.Now()
@@ -165,13 +158,7 @@ func TestPartition(t *testing.T) {
 	// Partition: the node with the most apps is cut off for 30s.
 	t.Run("partition", func(t *testing.T) {
 		placement := c.appNodes()
-		victim := busiest(placement, nodes)
-		var moved []string
-		for app, n := range placement {
-			if n == victim {
-				moved = append(moved, app)
-			}
-		}
+		victim, moved := busiest(placement, nodes)
 		c.link(victim, false)
 		cut := time.Now()
 		c.waitNode(victim, "down", 20*time.Second)
@@ -212,14 +199,7 @@ func TestPartition(t *testing.T) {
 	// instances serve again once it is back and ready.
 	t.Run("partition-no-room", func(t *testing.T) {
 		placement := c.appNodes()
-		victim := busiest(placement, nodes)
-		var stay []string
-		for app, n := range placement {
-			if n == victim {
-				stay = append(stay, app)
-			}
-		}
-		sort.Strings(stay)
+		victim, stay := busiest(placement, nodes)
 		for _, n := range nodes {
 			if n != victim {
 				c.ok("", "node", "cordon", n)
@@ -348,8 +328,8 @@ func (c *cluster) instanceIDs(app string) string {
 	return strings.Join(ids, ",")
 }
 
-// busiest is the node with the most apps.
-func busiest(placement map[string]string, nodes []string) string {
+// busiest returns the node with the most apps, and its apps, sorted.
+func busiest(placement map[string]string, nodes []string) (string, []string) {
 	count := map[string]int{}
 	for _, n := range placement {
 		count[n]++
@@ -360,7 +340,14 @@ func busiest(placement map[string]string, nodes []string) string {
 			best = n
 		}
 	}
-	return best
+	var apps []string
+	for app, n := range placement {
+		if n == best {
+			apps = append(apps, app)
+		}
+	}
+	sort.Strings(apps)
+	return best, apps
 }
 
 func roundTimes(apps []string, times map[string]time.Duration) string {
