@@ -121,7 +121,7 @@ func (s *Store) Apps(ctx context.Context, ownerID string) ([]App, error) {
 // writes back what fn left in it.
 func (s *Store) UpdateApp(ctx context.Context, name string, fn func(*App) error) (App, error) {
 	var a App
-	err := s.Tx(ctx, func(tx *sql.Tx) error {
+	err := s.Tx(ctx, func(tx *tx) error {
 		var err error
 		a, err = scanApp(tx.QueryRowContext(ctx, `SELECT `+appCols+` FROM apps WHERE name = ?`, name))
 		if err != nil {
@@ -180,7 +180,7 @@ func scanRelease(row interface{ Scan(...any) error }) (Release, error) {
 
 // CreateRelease adds the app's next release and returns it with its number.
 func (s *Store) CreateRelease(ctx context.Context, r Release) (Release, error) {
-	err := s.Tx(ctx, func(tx *sql.Tx) error {
+	err := s.Tx(ctx, func(tx *tx) error {
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(number), 0) + 1 FROM releases WHERE app = ?`, r.App).Scan(&r.Number); err != nil {
 			return err
 		}

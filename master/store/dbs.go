@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"time"
 
 	"gasper/api"
@@ -76,7 +75,7 @@ func (s *Store) Databases(ctx context.Context, ownerID string) ([]Database, erro
 // generation and port.
 func (s *Store) UpdateDatabase(ctx context.Context, name string, fn func(*Database) error) (Database, error) {
 	var d Database
-	err := s.Tx(ctx, func(tx *sql.Tx) error {
+	err := s.Tx(ctx, func(tx *tx) error {
 		var err error
 		d, err = scanDatabase(tx.QueryRowContext(ctx, `SELECT `+dbCols+` FROM databases WHERE name = ?`, name))
 		if err != nil {

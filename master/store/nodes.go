@@ -119,7 +119,7 @@ func (s *Store) TouchNodes(ctx context.Context, seen map[string]time.Time) error
 	if len(seen) == 0 {
 		return nil
 	}
-	return s.Tx(ctx, func(tx *sql.Tx) error {
+	return s.Tx(ctx, func(tx *tx) error {
 		for id, t := range seen {
 			if _, err := tx.ExecContext(ctx, `UPDATE nodes SET last_seen = ? WHERE id = ?`, ms(t), id); err != nil {
 				return err

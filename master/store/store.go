@@ -26,7 +26,7 @@ var migrations embed.FS
 
 // Store is the master's SQLite database.
 type Store struct {
-	db *sql.DB
+	db *db
 }
 
 // Open opens (creating if needed) the database file at path and applies any
@@ -34,10 +34,11 @@ type Store struct {
 func Open(ctx context.Context, file string) (*Store, error) {
 	dsn := "file:" + file + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)" +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
+	sdb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", file, err)
 	}
+	db := &db{DB: sdb}
 	// One connection serialises writers, so SQLITE_BUSY cannot happen inside
 	// the process; reads are fast enough not to need a pool.
 	db.SetMaxOpenConns(1)
@@ -91,8 +92,8 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		err = s.Tx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		err = s.Tx(ctx, func(tx *tx) error {
+			if _, err := tx.Tx.ExecContext(ctx, string(body)); err != nil { // several statements: not kept
 				return err
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)`, v, now())
@@ -107,16 +108,21 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // Tx runs fn in a transaction, committing if it returns nil and rolling back
 // otherwise.
-func (s *Store) Tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+func (s *Store) Tx(ctx context.Context, fn func(*tx) error) error {
+	stx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
+	t := &tx{Tx: stx, d: s.db}
+	if err = fn(t); err != nil {
+		stx.Rollback()
+	} else {
+		err = stx.Commit()
 	}
-	return tx.Commit()
+	for _, q := range t.missed {
+		s.db.prepared(ctx, q)
+	}
+	return err
 }
 
 // execer is what *sql.DB and *sql.Tx share, so helpers can run in or out of

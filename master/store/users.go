@@ -77,7 +77,7 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 
 // DeleteUser removes a user with their sessions and API tokens.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
-	return s.Tx(ctx, func(tx *sql.Tx) error {
+	return s.Tx(ctx, func(tx *tx) error {
 		if err := lastAdminGuard(ctx, tx, id); err != nil {
 			return err
 		}
@@ -95,7 +95,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 // SetAdmin grants or revokes admin rights. Revoking the last admin is refused,
 // so the cloud always has someone who can manage it.
 func (s *Store) SetAdmin(ctx context.Context, id string, admin bool) error {
-	return s.Tx(ctx, func(tx *sql.Tx) error {
+	return s.Tx(ctx, func(tx *tx) error {
 		if !admin {
 			if err := lastAdminGuard(ctx, tx, id); err != nil {
 				return err
@@ -111,7 +111,7 @@ func (s *Store) SetAdmin(ctx context.Context, id string, admin bool) error {
 
 // SetPassword replaces a user's password hash and revokes their sessions.
 func (s *Store) SetPassword(ctx context.Context, id, passwordHash string) error {
-	return s.Tx(ctx, func(tx *sql.Tx) error {
+	return s.Tx(ctx, func(tx *tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, passwordHash, id)
 		if err != nil {
 			return err
@@ -124,7 +124,7 @@ func (s *Store) SetPassword(ctx context.Context, id, passwordHash string) error 
 	})
 }
 
-func lastAdminGuard(ctx context.Context, tx *sql.Tx, id string) error {
+func lastAdminGuard(ctx context.Context, tx *tx, id string) error {
 	var isAdmin bool
 	err := tx.QueryRowContext(ctx, `SELECT admin FROM users WHERE id = ?`, id).Scan(&isAdmin)
 	if err != nil {
