@@ -187,7 +187,7 @@ func (s *Service) build(app string, r store.Release, bl *buildLog) {
 }
 
 func (s *Service) runBuild(ctx context.Context, app string, r *store.Release, bl *buildLog) (proto.BuildResult, string, error) {
-	a, err := s.cfg.Store.App(ctx, app)
+	a, err := s.cachedApp(ctx, app)
 	if err != nil {
 		return proto.BuildResult{}, "", err
 	}
@@ -296,14 +296,11 @@ func (s *Service) Desired(ctx context.Context, nodeID string) ([]proto.AppSpec, 
 	s.mu.Unlock()
 	sort.Strings(names)
 	for _, name := range names {
-		a, ok := s.ledger.placedApp(name)
-		if !ok {
-			var err error
-			if a, err = s.cfg.Store.App(ctx, name); errors.Is(err, api.ErrNotFound) {
-				continue // deleted meanwhile
-			} else if err != nil {
-				return nil, err
-			}
+		a, err := s.cachedApp(ctx, name)
+		if errors.Is(err, api.ErrNotFound) {
+			continue // deleted meanwhile
+		} else if err != nil {
+			return nil, err
 		}
 		// A draining node keeps a replica until its new node runs it.
 		count := counts(a.Nodes)[nodeID] + keep[a.Name]

@@ -12,17 +12,17 @@ import (
 	"gasper/master/store"
 )
 
-// ledger keeps in memory what the replicas of every app reserve on each node
-// and which apps each node runs, so placing a replica or building a node's
-// desired set costs a look at that node instead of a read of every app: with
-// thousands of apps those reads were nearly all of the scheduler's time.
-// Every write of an app goes through Service.update or forget, which keep it
-// in step (a new app has nothing placed); it is loaded from the store on
-// first use.
+// ledger keeps every app in memory as last written, what the replicas of
+// every app reserve on each node and which apps each node runs, so placing a
+// replica, a schedule pass or building a node's desired set or the routes
+// costs no store read: with thousands of apps those reads were nearly all of
+// the scheduler's time. This service is the only writer of apps, and every
+// write goes through Service.insert, update or forget, which keep the ledger
+// in step; it is loaded from the store on first use.
 type ledger struct {
 	mu     sync.Mutex
 	loaded bool
-	apps   map[string]entry           // placed app -> where its replicas are and what each needs, as last written
+	apps   map[string]entry           // app -> as last written, with where its replicas are and what each needs
 	ready  map[string]store.Release   // "app/N" -> a built release (they do not change)
 	used   map[string]Resources       // node -> what the apps' replicas there reserve
 	onNode map[string]map[string]bool // node -> the apps with a replica there
@@ -61,7 +61,7 @@ func (l *ledger) setLocked(app string, e entry) {
 			delete(l.onNode[id], app)
 		}
 	}
-	if len(e.nodes) == 0 {
+	if e.app.Name == "" {
 		delete(l.apps, app)
 		return
 	}
@@ -87,6 +87,21 @@ func (l *ledger) appsOn(nodeID string) []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Sorted(maps.Keys(l.onNode[nodeID]))
+}
+
+// insert is Store.CreateApp that keeps the ledger in step.
+func (s *Service) insert(ctx context.Context, a store.App) error {
+	l := &s.ledger
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := s.cfg.Store.CreateApp(ctx, a); err != nil || !l.loaded {
+		return err
+	}
+	a, err := s.cfg.Store.App(ctx, a.Name) // as written, with its times
+	if err == nil {
+		l.setLocked(a.Name, entry{app: a, nodes: a.Nodes, need: s.needOf(a.Config)})
+	}
+	return err
 }
 
 // update is Store.UpdateApp that keeps the ledger in step. The write and
@@ -120,12 +135,46 @@ func (s *Service) forget(ctx context.Context, app string) error {
 	return err
 }
 
-// placedApp returns a placed app as last written, without a store read.
-func (l *ledger) placedApp(name string) (store.App, bool) {
+// cachedApp is Store.App without a store read.
+func (s *Service) cachedApp(ctx context.Context, name string) (store.App, error) {
+	l := &s.ledger
+	if err := l.load(ctx, s); err != nil {
+		return store.App{}, err
+	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	e, ok := l.apps[name]
-	return e.app, ok
+	l.mu.Unlock()
+	if !ok {
+		return store.App{}, api.Errorf(api.CodeNotFound, "app %s not found", name)
+	}
+	return e.own(), nil
+}
+
+// cachedApps is Store.Apps without a store read: the apps of owner ("":
+// all), by name.
+func (s *Service) cachedApps(ctx context.Context, owner string) ([]store.App, error) {
+	l := &s.ledger
+	if err := l.load(ctx, s); err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	out := make([]store.App, 0, len(l.apps))
+	for _, e := range l.apps {
+		if owner == "" || e.app.OwnerID == owner {
+			out = append(out, e.own())
+		}
+	}
+	l.mu.Unlock()
+	slices.SortFunc(out, func(a, b store.App) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// own returns the app for a caller to keep and change: the one slice it
+// holds is copied.
+func (e entry) own() store.App {
+	a := e.app
+	a.Nodes = slices.Clone(a.Nodes)
+	return a
 }
 
 // release is Store.Release, remembering built releases: they never change.
@@ -141,7 +190,7 @@ func (s *Service) release(ctx context.Context, app string, n int) (store.Release
 	r, err := s.cfg.Store.Release(ctx, app, n)
 	if err == nil && r.Status == api.ReleaseReady {
 		l.mu.Lock()
-		if l.loaded && l.apps[app].app.Name == app { // not deleted meanwhile
+		if _, ok := l.apps[app]; ok && l.loaded { // not deleted meanwhile
 			l.ready[key] = r
 		}
 		l.mu.Unlock()

@@ -61,7 +61,7 @@ func (s *Service) place(ctx context.Context, a store.App) (api.Node, error) {
 	if err != nil {
 		return api.Node{}, err
 	}
-	if a, err = s.cfg.Store.App(ctx, a.Name); err != nil {
+	if a, err = s.cachedApp(ctx, a.Name); err != nil {
 		return api.Node{}, err
 	}
 	if a.Replicas == 0 {
@@ -230,7 +230,7 @@ func (s *Service) schedule(ctx context.Context) {
 	if downChanged && s.cfg.OnChange != nil {
 		s.cfg.OnChange() // routes drop the instances of down nodes
 	}
-	as, err := s.cfg.Store.Apps(ctx, "")
+	as, err := s.cachedApps(ctx, "")
 	if err != nil {
 		return
 	}
@@ -283,7 +283,7 @@ func (s *Service) replace(ctx context.Context, app string, nodes []api.Node) (st
 	s.placeMu.Lock()
 	defer s.placeMu.Unlock()
 	byID := nodeMap(nodes)
-	a, err := s.cfg.Store.App(ctx, app)
+	a, err := s.cachedApp(ctx, app)
 	if err != nil {
 		return a, err
 	}
@@ -440,7 +440,7 @@ func (s *Service) replicate(app string, n int, node api.Node, key string) {
 	ctx, cancel := context.WithTimeout(base, s.cfg.BuildTimeout)
 	defer cancel()
 	err := func() error {
-		a, err := s.cfg.Store.App(ctx, app)
+		a, err := s.cachedApp(ctx, app)
 		if err != nil {
 			return err
 		}
@@ -581,7 +581,7 @@ func shrink(nodes []string, n int, byID map[string]api.Node) (kept, dropped []st
 // nothing new lands on it. It returns at once; the moves go on in the
 // background.
 func (s *Service) Drain(ctx context.Context, nodeID string) ([]string, error) {
-	as, err := s.cfg.Store.Apps(ctx, "")
+	as, err := s.cachedApps(ctx, "")
 	if err != nil {
 		return nil, err
 	}
@@ -623,7 +623,7 @@ func (s *Service) moveOff(ctx context.Context, app, from string) error {
 		return err
 	}
 	s.placeMu.Lock()
-	a, err := s.cfg.Store.App(ctx, app)
+	a, err := s.cachedApp(ctx, app)
 	if err != nil || !slices.Contains(a.Nodes, from) {
 		s.placeMu.Unlock()
 		if err == nil {
@@ -719,7 +719,7 @@ func (s *Service) waitRunning(ctx context.Context, a store.App, node string) err
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	for {
-		cur, err := s.cfg.Store.App(ctx, a.Name)
+		cur, err := s.cachedApp(ctx, a.Name)
 		if err != nil {
 			return err
 		}

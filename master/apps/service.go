@@ -166,7 +166,7 @@ func (s *Service) app(ctx context.Context, who store.User, name string) (store.A
 	if err := api.ValidName("app", name); err != nil {
 		return store.App{}, err
 	}
-	a, err := s.cfg.Store.App(ctx, name)
+	a, err := s.cachedApp(ctx, name)
 	if err == nil && a.OwnerID != who.ID && !who.Admin {
 		err = api.Errorf(api.CodeNotFound, "app %s not found", name)
 	}
@@ -181,7 +181,7 @@ func (s *Service) List(ctx context.Context, who store.User) ([]api.App, error) {
 	if who.Admin {
 		owner = ""
 	}
-	as, err := s.cfg.Store.Apps(ctx, owner)
+	as, err := s.cachedApps(ctx, owner)
 	if err != nil {
 		return nil, err
 	}
@@ -456,7 +456,7 @@ func (s *Service) Create(ctx context.Context, who store.User, req api.CreateAppR
 			a.GitToken = s.cfg.Box.Seal([]byte(req.Git.Token))
 		}
 	}
-	if err := s.cfg.Store.CreateApp(ctx, a); err != nil {
+	if err := s.insert(ctx, a); err != nil {
 		return api.App{}, err
 	}
 	s.audit(ctx, who, "app.create", a.Name, fmt.Sprintf("replicas %d", a.Replicas))
@@ -855,7 +855,7 @@ func (s *Service) RemoveDomain(ctx context.Context, who store.User, name, domain
 // healthy instances. Instances of the current release win; while it has
 // none healthy, healthy instances of earlier releases keep serving.
 func (s *Service) Routes(ctx context.Context) ([]proto.Route, error) {
-	as, err := s.cfg.Store.Apps(ctx, "")
+	as, err := s.cachedApps(ctx, "")
 	if err != nil {
 		return nil, err
 	}
