@@ -187,6 +187,7 @@ func run() error {
 	fmt.Printf("gasper bench/sched: %d in-process agents, %d apps, %d API clients\n\n", o.agents, o.apps, o.workers)
 	fmt.Printf("%-48s %.0f apps/s (%d in %s)\n", "API: create+upload, every node cordoned", apiRate, o.apps, apiTook.Round(time.Millisecond))
 	fmt.Printf("%-48s %.0f placements/s (%d in %s)\n", "scheduler: pending apps placed after uncordon", placeRate, o.apps, took.Round(time.Millisecond))
+	fmt.Printf("%-48s %s\n", "  placed by (from uncordon)", f.timeline(appNames, start))
 	fmt.Printf("%-48s %.2fx\n", "scheduler / API", placeRate/apiRate)
 	fmt.Printf("%-48s %.0f apps/s (%d in %s)\n", "end to end: create+upload to placed", e2eRate, o.more, e2eTook.Round(time.Millisecond))
 	fmt.Printf("%-48s %d\n", "builds asked of the agents", f.builds.Load())
@@ -370,6 +371,20 @@ func (f *fleet) waitPlaced(apps []string, within time.Duration) (time.Time, erro
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// timeline tells when the first, the 10th, 50th and 90th percentile and
+// the last of apps was placed, after start.
+func (f *fleet) timeline(apps []string, start time.Time) string {
+	f.mu.Lock()
+	at := make([]time.Duration, 0, len(apps))
+	for _, a := range apps {
+		at = append(at, f.placed[a].Sub(start))
+	}
+	f.mu.Unlock()
+	sort.Slice(at, func(i, j int) bool { return at[i] < at[j] })
+	q := func(p int) string { return at[min(len(at)-1, len(at)*p/100)].Round(time.Millisecond).String() }
+	return fmt.Sprintf("first %s, 10%% %s, 50%% %s, 90%% %s, last %s", q(0), q(10), q(50), q(90), q(100))
 }
 
 // sourceArchive is a static site's tar.gz.

@@ -104,18 +104,30 @@ func (s *Service) insert(ctx context.Context, a store.App) error {
 	return err
 }
 
-// update is Store.UpdateApp that keeps the ledger in step. The write and
-// the ledger change happen under one lock, so two writes of one app cannot
-// reach the ledger in the other order (the store has one writer anyway).
+// update is Store.UpdateApp that keeps the ledger in step.
 func (s *Service) update(ctx context.Context, app string, fn func(*store.App) error) (store.App, error) {
+	as, err := s.updateAll(ctx, []string{app}, fn, nil)
+	if err != nil {
+		return store.App{}, err
+	}
+	return as[0], nil
+}
+
+// updateAll is Store.UpdateApps that keeps the ledger in step. The write
+// and the ledger change happen under one lock, so two writes of one app
+// cannot reach the ledger in the other order (the store has one writer
+// anyway).
+func (s *Service) updateAll(ctx context.Context, apps []string, fn func(*store.App) error, events []store.Event) ([]store.App, error) {
 	l := &s.ledger
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	a, err := s.cfg.Store.UpdateApp(ctx, app, fn)
+	as, err := s.cfg.Store.UpdateApps(ctx, apps, fn, events)
 	if err == nil && l.loaded {
-		l.setLocked(a.Name, entry{app: a, nodes: a.Nodes, need: s.needOf(a.Config)})
+		for _, a := range as {
+			l.setLocked(a.Name, entry{app: a, nodes: a.Nodes, need: s.needOf(a.Config)})
+		}
 	}
-	return a, err
+	return as, err
 }
 
 // forget is Store.DeleteApp that keeps the ledger in step.
@@ -158,14 +170,18 @@ func (s *Service) cachedApps(ctx context.Context, owner string) ([]store.App, er
 		return nil, err
 	}
 	l.mu.Lock()
-	out := make([]store.App, 0, len(l.apps))
-	for _, e := range l.apps {
+	defer l.mu.Unlock()
+	names := make([]string, 0, len(l.apps))
+	for name, e := range l.apps {
 		if owner == "" || e.app.OwnerID == owner {
-			out = append(out, e.own())
+			names = append(names, name)
 		}
 	}
-	l.mu.Unlock()
-	slices.SortFunc(out, func(a, b store.App) int { return strings.Compare(a.Name, b.Name) })
+	slices.Sort(names) // the names, not the apps: moving those was most of the cost
+	out := make([]store.App, len(names))
+	for i, name := range names {
+		out[i] = l.apps[name].own()
+	}
 	return out, nil
 }
 

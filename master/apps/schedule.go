@@ -99,56 +99,96 @@ func nodeMap(nodes []api.Node) map[string]api.Node {
 // fill places the replicas of a that have no node yet, where they fit, and
 // records why the rest wait. The caller holds placeMu.
 func (s *Service) fill(ctx context.Context, a store.App, nodes []api.Node, cause string) (store.App, error) {
-	missing := a.Replicas - len(a.Nodes)
-	if missing <= 0 {
-		if a.Pending != "" {
-			return s.update(ctx, a.Name, func(x *store.App) error { x.Pending = ""; return nil })
-		}
-		return a, nil
-	}
-	used, err := s.used(ctx)
+	as, err := s.fillAll(ctx, []store.App{a}, nodes, cause)
 	if err != nil {
 		return a, err
 	}
-	need := s.needOf(a.Config)
-	picked, reason := spread(nodes, used, need, missing, counts(a.Nodes), "", s.rules())
-	pending := reason
-	if reason != "" && len(a.Nodes)+len(picked) > 0 {
-		pending = fmt.Sprintf("%d of %d replicas placed; %s", len(a.Nodes)+len(picked), a.Replicas, reason)
+	return as[0], nil
+}
+
+// fillAll is fill for several apps, written with one commit; it returns
+// them as written. The caller holds placeMu.
+func (s *Service) fillAll(ctx context.Context, as []store.App, nodes []api.Node, cause string) ([]store.App, error) {
+	type change struct {
+		picked  []string
+		pending string
 	}
-	wasPending := a.Pending
-	if len(picked) == 0 && pending == wasPending {
-		return a, nil
-	}
-	a, err = s.update(ctx, a.Name, func(x *store.App) error {
-		for _, n := range picked {
-			x.Nodes = append(x.Nodes, n.ID)
+	changes := map[string]change{}
+	var names []string
+	var events []store.Event
+	var used map[string]Resources
+	for _, a := range as {
+		missing := a.Replicas - len(a.Nodes)
+		if missing <= 0 {
+			if a.Pending != "" {
+				changes[a.Name] = change{}
+				names = append(names, a.Name)
+			}
+			continue
 		}
-		x.Pending = pending
+		if used == nil {
+			var err error
+			if used, err = s.used(ctx); err != nil {
+				return as, err
+			}
+		}
+		need := s.needOf(a.Config)
+		picked, reason := spread(nodes, used, need, missing, counts(a.Nodes), "", s.rules())
+		pending := reason
+		if reason != "" && len(a.Nodes)+len(picked) > 0 {
+			pending = fmt.Sprintf("%d of %d replicas placed; %s", len(a.Nodes)+len(picked), a.Replicas, reason)
+		}
+		if len(picked) == 0 && pending == a.Pending {
+			continue
+		}
+		c := change{pending: pending}
+		for i, n := range picked {
+			u := used[n.ID]
+			why := fmt.Sprintf("on %s (%s): needs %s and %s CPUs; the node had %s free of %s", n.Hostname, n.ID,
+				sizeText(need.Memory), cpuText(need.CPUs), sizeText(int64(n.Facts.MemoryBytes)-u.Memory), sizeText(int64(n.Facts.MemoryBytes)))
+			if a.Replicas > 1 {
+				why += fmt.Sprintf(" (replica %d of %d)", len(a.Nodes)+i+1, a.Replicas)
+			}
+			if cause != "" {
+				why = cause + ": " + why
+			}
+			events = append(events, store.Event{Actor: "system", Action: "app.place", Target: a.Name, Detail: why})
+			used[n.ID] = u.add(need, 1)
+			c.picked = append(c.picked, n.ID)
+		}
+		if pending != "" && pending != a.Pending {
+			s.log.Warn("app is pending", "app", a.Name, "reason", pending)
+			events = append(events, store.Event{Actor: "system", Action: "app.pending", Target: a.Name, Detail: pending})
+		}
+		changes[a.Name] = c
+		names = append(names, a.Name)
+	}
+	if len(names) == 0 {
+		return as, nil
+	}
+	written, err := s.updateAll(ctx, names, func(x *store.App) error {
+		c := changes[x.Name]
+		x.Nodes = append(x.Nodes, c.picked...)
+		x.Pending = c.pending
 		return nil
-	})
+	}, events)
 	if err != nil {
-		return a, err
+		return as, err
 	}
-	for _, n := range picked {
-		u := used[n.ID]
-		why := fmt.Sprintf("on %s (%s): needs %s and %s CPUs; the node had %s free of %s", n.Hostname, n.ID,
-			sizeText(need.Memory), cpuText(need.CPUs), sizeText(int64(n.Facts.MemoryBytes)-u.Memory), sizeText(int64(n.Facts.MemoryBytes)))
-		if a.Replicas > 1 {
-			why += fmt.Sprintf(" (replica %d of %d)", slices.Index(a.Nodes, n.ID)+1, a.Replicas)
+	byName := make(map[string]store.App, len(written))
+	for _, a := range written {
+		byName[a.Name] = a
+		for _, id := range changes[a.Name].picked {
+			s.pusher.Kick(id)
 		}
-		if cause != "" {
-			why = cause + ": " + why
+	}
+	out := slices.Clone(as)
+	for i, a := range out {
+		if w, ok := byName[a.Name]; ok {
+			out[i] = w
 		}
-		s.system(ctx, "app.place", a.Name, why)
-		used[n.ID] = u.add(need, 1)
-		s.pusher.Kick(n.ID)
 	}
-	if pending != "" && pending != wasPending {
-		s.log.Warn("app is pending", "app", a.Name, "reason", pending)
-		s.system(ctx, "app.pending", a.Name, pending)
-	}
-	return a, nil
+	return out, nil
 }
 
 // setPending records why an app waits for a node, auditing changes.
@@ -234,24 +274,15 @@ func (s *Service) schedule(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	var used map[string]Resources
+	var first []store.Release // first releases that wait for room
+	defer func() { s.startFirst(ctx, nodes, first) }()
 	for _, a := range as {
 		if a.Release == 0 {
 			if a.Pending == "" {
 				continue
 			}
 			if r, ok := s.waiting(ctx, a.Name); ok {
-				if used == nil { // once a pass: this only asks whether anything fits; place decides
-					if used, err = s.used(ctx); err != nil {
-						continue
-					}
-				}
-				if picked, reason := spread(nodes, used, s.needOf(a.Config), 1, nil, "", s.rules()); len(picked) == 0 {
-					s.setPending(a.Name, reason)
-					continue
-				}
-				bl := s.startLog(a.Name, r.Number)
-				go s.build(a.Name, r, bl) // placed inside, under the placement lock
+				first = append(first, r)
 			}
 			continue
 		}
@@ -271,6 +302,41 @@ func (s *Service) schedule(ctx context.Context) {
 			}
 		}
 		s.ensureImages(ctx, a, byID)
+	}
+}
+
+// startFirst places the apps whose first release waits for room, all with
+// one write, and starts the build of each that got a node. An app scaled
+// to 0 is placed inside its build (it only needs a node to build on).
+func (s *Service) startFirst(ctx context.Context, nodes []api.Node, first []store.Release) {
+	if len(first) == 0 {
+		return
+	}
+	byID := nodeMap(nodes)
+	start := map[string]bool{}
+	s.placeMu.Lock()
+	var as []store.App
+	for _, r := range first {
+		if a, err := s.cachedApp(ctx, r.App); err == nil && a.Replicas > 0 {
+			as = append(as, a)
+		} else if err == nil {
+			start[a.Name] = true
+		}
+	}
+	as, err := s.fillAll(ctx, as, nodes, "")
+	s.placeMu.Unlock()
+	if err != nil {
+		s.log.Error("place apps", "err", err)
+		return
+	}
+	for _, a := range as {
+		start[a.Name] = slices.ContainsFunc(a.Nodes, func(id string) bool { return ready(byID[id]) })
+	}
+	for _, r := range first {
+		if start[r.App] {
+			bl := s.startLog(r.App, r.Number)
+			go s.build(r.App, r, bl)
+		}
 	}
 }
 

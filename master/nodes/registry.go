@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 	"time"
 
@@ -380,10 +379,9 @@ func (r *Registry) Nodes(ctx context.Context) ([]api.Node, error) {
 		return nil, err
 	}
 	out := make([]api.Node, 0, len(ns))
-	for _, n := range ns {
+	for _, n := range ns { // by hostname, as the store lists them
 		out = append(out, r.view(n))
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Hostname < out[j].Hostname })
 	return out, nil
 }
 

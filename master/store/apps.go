@@ -120,28 +120,48 @@ func (s *Store) Apps(ctx context.Context, ownerID string) ([]App, error) {
 // UpdateApp runs fn on the app's current row inside a transaction and
 // writes back what fn left in it.
 func (s *Store) UpdateApp(ctx context.Context, name string, fn func(*App) error) (App, error) {
-	var a App
+	as, err := s.UpdateApps(ctx, []string{name}, fn, nil)
+	if err != nil {
+		return App{}, err
+	}
+	return as[0], nil
+}
+
+// UpdateApps runs fn on each named app's current row and writes back what
+// fn left in it, and appends events to the audit log, all in one
+// transaction: the scheduler places a pass's apps with one commit.
+func (s *Store) UpdateApps(ctx context.Context, names []string, fn func(*App) error, events []Event) ([]App, error) {
+	out := make([]App, 0, len(names))
 	err := s.Tx(ctx, func(tx *tx) error {
-		var err error
-		a, err = scanApp(tx.QueryRowContext(ctx, `SELECT `+appCols+` FROM apps WHERE name = ?`, name))
-		if err != nil {
-			return notFound(err, "app "+name)
-		}
-		if err := fn(&a); err != nil {
-			return err
-		}
-		cfg, err := json.Marshal(a.Config)
-		if err != nil {
-			return err
-		}
-		a.UpdatedAt = fromMS(now())
-		_, err = tx.ExecContext(ctx, `UPDATE apps SET config = ?, env_sealed = ?, git_url = ?, git_branch = ?, git_token = ?,
+		for _, name := range names {
+			a, err := scanApp(tx.QueryRowContext(ctx, `SELECT `+appCols+` FROM apps WHERE name = ?`, name))
+			if err != nil {
+				return notFound(err, "app "+name)
+			}
+			if err := fn(&a); err != nil {
+				return err
+			}
+			cfg, err := json.Marshal(a.Config)
+			if err != nil {
+				return err
+			}
+			a.UpdatedAt = fromMS(now())
+			if _, err = tx.ExecContext(ctx, `UPDATE apps SET config = ?, env_sealed = ?, git_url = ?, git_branch = ?, git_token = ?,
 			release = ?, generation = ?, replicas = ?, nodes = ?, node_id = ?, pending = ?, updated_at = ? WHERE name = ?`,
-			string(cfg), a.EnvSealed, a.GitURL, a.GitBranch, a.GitToken, a.Release, a.Generation, a.Replicas, nodesJSON(a.Nodes),
-			a.FirstNode(), a.Pending, ms(a.UpdatedAt), name)
-		return err
+				string(cfg), a.EnvSealed, a.GitURL, a.GitBranch, a.GitToken, a.Release, a.Generation, a.Replicas, nodesJSON(a.Nodes),
+				a.FirstNode(), a.Pending, ms(a.UpdatedAt), name); err != nil {
+				return err
+			}
+			out = append(out, a)
+		}
+		for _, e := range events {
+			if err := audit(ctx, tx, e); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	return a, err
+	return out, err
 }
 
 // DeleteApp removes an app and its releases.

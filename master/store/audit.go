@@ -9,10 +9,17 @@ import (
 	"gasper/api"
 )
 
+// Event is an audit event to write.
+type Event struct{ Actor, Action, Target, Detail string }
+
 // Audit appends an event to the audit log.
 func (s *Store) Audit(ctx context.Context, actor, action, target, detail string) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO audit(at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
-		now(), actor, action, target, detail)
+	return audit(ctx, s.db, Event{actor, action, target, detail})
+}
+
+func audit(ctx context.Context, q execer, e Event) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO audit(at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)`,
+		now(), e.Actor, e.Action, e.Target, e.Detail)
 	return err
 }
 
