@@ -19,7 +19,12 @@ import (
 // the scheduler's time. This service is the only writer of apps, and every
 // write goes through Service.insert, update or forget, which keep the ledger
 // in step; it is loaded from the store on first use.
+//
+// Writes hold wmu across the store's write and the ledger's change, so two
+// writes of one app cannot reach the ledger in the other order; mu guards
+// only the maps, so reads never wait for the store.
 type ledger struct {
+	wmu    sync.Mutex
 	mu     sync.Mutex
 	loaded bool
 	apps   map[string]entry           // app -> as last written, with where its replicas are and what each needs
@@ -92,14 +97,14 @@ func (l *ledger) appsOn(nodeID string) []string {
 // insert is Store.CreateApp that keeps the ledger in step.
 func (s *Service) insert(ctx context.Context, a store.App) error {
 	l := &s.ledger
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := s.cfg.Store.CreateApp(ctx, a); err != nil || !l.loaded {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if err := s.cfg.Store.CreateApp(ctx, a); err != nil {
 		return err
 	}
 	a, err := s.cfg.Store.App(ctx, a.Name) // as written, with its times
 	if err == nil {
-		l.setLocked(a.Name, entry{app: a, nodes: a.Nodes, need: s.needOf(a.Config)})
+		l.apply(s, a)
 	}
 	return err
 }
@@ -113,30 +118,41 @@ func (s *Service) update(ctx context.Context, app string, fn func(*store.App) er
 	return as[0], nil
 }
 
-// updateAll is Store.UpdateApps that keeps the ledger in step. The write
-// and the ledger change happen under one lock, so two writes of one app
-// cannot reach the ledger in the other order (the store has one writer
-// anyway).
+// updateAll is Store.UpdateApps that keeps the ledger in step.
 func (s *Service) updateAll(ctx context.Context, apps []string, fn func(*store.App) error, events []store.Event) ([]store.App, error) {
 	l := &s.ledger
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	as, err := s.cfg.Store.UpdateApps(ctx, apps, fn, events)
+	if err == nil {
+		l.apply(s, as...)
+	}
+	return as, err
+}
+
+// apply records apps as written, once the ledger is loaded (until then,
+// loading reads them).
+func (l *ledger) apply(s *Service, as ...store.App) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	as, err := s.cfg.Store.UpdateApps(ctx, apps, fn, events)
-	if err == nil && l.loaded {
+	if l.loaded {
 		for _, a := range as {
 			l.setLocked(a.Name, entry{app: a, nodes: a.Nodes, need: s.needOf(a.Config)})
 		}
 	}
-	return as, err
 }
 
 // forget is Store.DeleteApp that keeps the ledger in step.
 func (s *Service) forget(ctx context.Context, app string) error {
 	l := &s.ledger
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if err := s.cfg.Store.DeleteApp(ctx, app); err != nil {
+		return err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	err := s.cfg.Store.DeleteApp(ctx, app)
-	if err == nil && l.loaded {
+	if l.loaded {
 		l.setLocked(app, entry{})
 		for k := range l.ready { // a new app of that name numbers its releases from 1 again
 			if strings.HasPrefix(k, app+"/") {
@@ -144,7 +160,7 @@ func (s *Service) forget(ctx context.Context, app string) error {
 			}
 		}
 	}
-	return err
+	return nil
 }
 
 // cachedApp is Store.App without a store read.

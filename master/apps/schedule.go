@@ -55,10 +55,22 @@ func counts(nodes []string) map[string]int {
 // returns the node the build runs on. When no node can take any replica,
 // the error is a *noRoomError with the reason.
 func (s *Service) place(ctx context.Context, a store.App) (api.Node, error) {
-	s.placeMu.Lock()
-	defer s.placeMu.Unlock()
 	nodes, err := s.cfg.Nodes.Nodes(ctx)
 	if err != nil {
+		return api.Node{}, err
+	}
+	// Placed already (a schedule pass places waiting apps in bulk): the
+	// build only needs one of its ready nodes, and takes no lock, so the
+	// builds of a pass run side by side.
+	if a, err = s.cachedApp(ctx, a.Name); err != nil {
+		return api.Node{}, err
+	}
+	if n, ok := buildNode(a, nodes); ok {
+		return n, nil
+	}
+	s.placeMu.Lock()
+	defer s.placeMu.Unlock()
+	if nodes, err = s.cfg.Nodes.Nodes(ctx); err != nil {
 		return api.Node{}, err
 	}
 	if a, err = s.cachedApp(ctx, a.Name); err != nil {
@@ -86,6 +98,22 @@ func (s *Service) place(ctx context.Context, a store.App) (api.Node, error) {
 		}
 	}
 	return api.Node{}, &noRoomError{a.Pending}
+}
+
+// buildNode returns the first ready node of an app whose replicas are all
+// placed.
+func buildNode(a store.App, nodes []api.Node) (api.Node, bool) {
+	if a.Replicas == 0 || len(a.Nodes) < a.Replicas || a.Pending != "" {
+		return api.Node{}, false
+	}
+	for _, id := range a.Nodes {
+		for _, n := range nodes {
+			if n.ID == id && ready(n) {
+				return n, true
+			}
+		}
+	}
+	return api.Node{}, false
 }
 
 func nodeMap(nodes []api.Node) map[string]api.Node {

@@ -61,7 +61,7 @@ func TestSSHKeysAndAppSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	var n int
-	s.db.QueryRow(`SELECT COUNT(*) FROM app_ssh`).Scan(&n)
+	s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM app_ssh`).Scan(&n)
 	if n != 0 {
 		t.Fatalf("%d app_ssh rows after the app was deleted", n)
 	}

@@ -32,18 +32,8 @@ type Store struct {
 // Open opens (creating if needed) the database file at path and applies any
 // pending migrations.
 func Open(ctx context.Context, file string) (*Store, error) {
-	dsn := "file:" + file + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)" +
-		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-	sdb, err := sql.Open("sqlite", dsn)
+	db, err := openDB(ctx, file)
 	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", file, err)
-	}
-	db := &db{DB: sdb}
-	// One connection serialises writers, so SQLITE_BUSY cannot happen inside
-	// the process; reads are fast enough not to need a pool.
-	db.SetMaxOpenConns(1)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
 		return nil, fmt.Errorf("open database %s: %w", file, err)
 	}
 	s := &Store{db: db}
@@ -107,22 +97,10 @@ func (s *Store) migrate(ctx context.Context) error {
 }
 
 // Tx runs fn in a transaction, committing if it returns nil and rolling back
-// otherwise.
+// otherwise. It may share the transaction with other writes (each in a
+// savepoint of its own), so fn must only use tx.
 func (s *Store) Tx(ctx context.Context, fn func(*tx) error) error {
-	stx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	t := &tx{Tx: stx, d: s.db}
-	if err = fn(t); err != nil {
-		stx.Rollback()
-	} else {
-		err = stx.Commit()
-	}
-	for _, q := range t.missed {
-		s.db.prepared(ctx, q)
-	}
-	return err
+	return s.db.write(ctx, fn)
 }
 
 // execer is what *sql.DB and *sql.Tx share, so helpers can run in or out of
