@@ -245,7 +245,7 @@ func TestPartition(t *testing.T) {
 		after := failed()
 		for _, app := range moved {
 			if wantReplicas(app) > 1 {
-				t.Logf("%s, with a replica on the cut-off %s: %d failed requests over the cut and the heal", app, victim, after[app]-before[app])
+				logReplicaFailures(t, app, victim, after[app]-before[app], loops[app])
 			}
 		}
 		// None lost: every app serves, its replicas healthy, each on its
@@ -327,7 +327,7 @@ func TestPartition(t *testing.T) {
 				t.Errorf("%s after the heal: %s on %s, instances %s; want running, the same instances %s, each on its own node", app, a.Status, a.instanceNodes(), got, ids[app])
 			}
 			if wantReplicas(app) > 1 {
-				t.Logf("%s, with a replica on the cut-off %s: %d failed requests over the cut and the heal", app, victim, after[app]-before[app])
+				logReplicaFailures(t, app, victim, after[app]-before[app], loops[app])
 			}
 		}
 	})
@@ -495,6 +495,18 @@ func busiest(placement map[string][]string, nodes []string) (string, []string) {
 	}
 	sort.Strings(apps)
 	return best, apps
+}
+
+// logReplicaFailures logs the failed requests of a replicated app over a cut
+// of one of its nodes: requests in flight to the cut node when its link went
+// down can only time out.
+func logReplicaFailures(t *testing.T, app, victim string, n int64, l *loop) {
+	t.Helper()
+	if n == 0 {
+		t.Logf("%s, with a replica on the cut-off %s: no failed request over the cut and the heal", app, victim)
+		return
+	}
+	t.Logf("%s, with a replica on the cut-off %s: %d failed requests over the cut and the heal (its first failure ever: %q)", app, victim, n, l.first.Load())
 }
 
 func roundTimes(apps []string, times map[string]time.Duration) string {
