@@ -302,7 +302,8 @@ func TestPartition(t *testing.T) {
 				t.Errorf("%s while its node is cut off and the others cordoned: %s (%s); want pending, saying why", app, a.Status, a.StatusReason)
 			}
 		}
-		t.Logf("%s down; %v out of the routes %s after the cut", victim, stay, time.Since(cut).Round(100*time.Millisecond))
+		t.Logf("%s down; of %v, the single-replica apps out of the routes and the others serving from their other replica %s after the cut",
+			victim, stay, time.Since(cut).Round(100*time.Millisecond))
 		kept := runningApps(t, c, victim)
 		for _, app := range stay {
 			if kept[app] == 0 {
