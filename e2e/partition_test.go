@@ -342,6 +342,7 @@ func TestPartition(t *testing.T) {
 			}
 			placement := c.appNodes()
 			downsBefore := strings.Count(c.master.logText(), "node is down")
+			movesBefore := moves(c.master.logText())
 			before := failed()
 			var okBefore int64
 			for _, l := range loops {
@@ -383,8 +384,25 @@ func TestPartition(t *testing.T) {
 			if d := strings.Count(c.master.logText(), "node is down") - downsBefore; d > 0 {
 				t.Errorf("%s: the restarted master marked %d nodes down", how, d)
 			}
+			// A replica placed anew has not run yet when the instances are
+			// compared: the master's log says whether one was.
+			if m := moves(c.master.logText()); len(m) > len(movesBefore) {
+				t.Errorf("%s: the restarted master moved or built replicas:\n%s", how, strings.Join(m[len(movesBefore):], "\n"))
+			}
 		}
 	})
+}
+
+// moves lists the master's log lines about replicas rescheduled or built
+// on another node.
+func moves(log string) []string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "rescheduling replicas") || strings.Contains(l, "building a replica's image") {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // appNodes maps each of partitionApps to the nodes its instances run on, sorted.
