@@ -42,6 +42,7 @@ func rejoin(ctx context.Context, reg *nodes.Registry, appsvc *apps.Service, rout
 		if reg.Ready(nodeID) {
 			log.Info("returning node is ready", "node", nodeID, "took", time.Since(start).Round(time.Millisecond))
 			router.Kick()
+			appsvc.NodeReady(ctx, nodeID)
 		}
 		return
 	}

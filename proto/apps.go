@@ -10,10 +10,17 @@ const (
 	PathBuild = "/v1/build"
 	// PathApps (PUT []AppSpec) replaces the node's whole desired set of apps;
 	// the agent converges to it in the background and keeps it on disk.
+	// With ?unrouted=1 (QueryUnrouted) the master says no route has the
+	// node's instances (the node is down or returning): those that leave
+	// stop at once, without the drain.
 	PathApps = "/v1/apps"
 	// PathAppLogs (GET, with {app}, ?follow=1&tail=N) streams an app's logs.
 	PathAppLogs = "/v1/apps/{app}/logs"
 )
+
+// QueryUnrouted is PathApps's query parameter (value "1") saying that the
+// node's instances are in no route.
+const QueryUnrouted = "unrouted"
 
 // Routes the master serves to agents, besides PathHeartbeat.
 const (

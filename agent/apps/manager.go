@@ -75,6 +75,10 @@ type Manager struct {
 	changed bool       // an instance changed state: report at once
 	buildMu sync.Mutex // one build at a time: builds are heavy on small nodes
 	startup            // the saved desired set waits for the master's
+
+	// unrouted: the master's last push said no route has this node's
+	// instances (it is down or returning), so what leaves needs no drain.
+	unrouted bool
 }
 
 // tracked is what the manager remembers of a container between passes.
@@ -160,6 +164,7 @@ func (m *Manager) handleDesired(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m.mu.Lock()
+	m.unrouted = r.URL.Query().Get(proto.QueryUnrouted) == "1"
 	for app := range m.desired {
 		m.dropped[app] = true
 	}
@@ -351,7 +356,8 @@ func (m *Manager) leavingSince(id string) bool {
 }
 
 // leave takes a container out of service: at once it is reported stopping,
-// so the master drops it from the proxies' routes; after Drain it stops.
+// so the master drops it from the proxies' routes; after Drain it stops
+// (at once when the master said no route has it).
 func (m *Manager) leave(ctx context.Context, c container.Status) {
 	m.mu.Lock()
 	t := m.track[c.ID]
@@ -362,10 +368,14 @@ func (m *Manager) leave(ctx context.Context, c container.Status) {
 	if t.leaveAt.IsZero() {
 		t.leaveAt, t.state = time.Now(), proto.InstanceStopping
 		m.changed = true
-		time.AfterFunc(m.cfg.Drain, m.poke)
-		m.log.Info("instance leaving", "app", c.Labels[labelApp], "container", c.ID, "stops_in", m.cfg.Drain)
+		drain := m.cfg.Drain
+		if m.unrouted {
+			drain = 0
+		}
+		time.AfterFunc(drain, m.poke)
+		m.log.Info("instance leaving", "app", c.Labels[labelApp], "container", c.ID, "stops_in", drain)
 	}
-	due := time.Since(t.leaveAt) >= m.cfg.Drain || c.State != container.StateRunning
+	due := m.unrouted || time.Since(t.leaveAt) >= m.cfg.Drain || c.State != container.StateRunning
 	m.mu.Unlock()
 	if due {
 		m.retire(ctx, c.ID)

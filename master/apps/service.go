@@ -111,8 +111,26 @@ func New(cfg Config) *Service {
 		builds: map[string]*buildLog{}, reports: map[string]proto.StatusReport{},
 		keep: map[string]map[string]int{}, building: map[string]bool{}, retry: map[string]backoff{}, built: map[string]time.Time{}, images: map[string]string{}}
 	s.pusher = nodepush.New(nodepush.Config{What: "apps", Path: proto.PathApps, Tunnel: cfg.Tunnel, Logger: s.log,
-		Desired: func(ctx context.Context, nodeID string) (any, error) { return s.Desired(ctx, nodeID) }})
+		Desired: func(ctx context.Context, nodeID string) (any, error) { return s.Desired(ctx, nodeID) },
+		Query:   s.pushQuery})
 	return s
+}
+
+// pushQuery tells the agent of a node that is not ready (down, or returning
+// after a partition or a restart) that no route has its instances, so those
+// that leave, such as the apps that moved away while it was gone, stop at
+// once instead of after the drain meant for the proxies.
+func (s *Service) pushQuery(ctx context.Context, nodeID string) string {
+	ns, err := s.cfg.Nodes.Nodes(ctx)
+	if err != nil {
+		return ""
+	}
+	for _, n := range ns {
+		if n.ID == nodeID && n.State != api.NodeReady {
+			return proto.QueryUnrouted + "=1"
+		}
+	}
+	return ""
 }
 
 // Run pushes every node's desired set periodically, and places pending apps
@@ -156,6 +174,22 @@ func (s *Service) kickAll(ctx context.Context) {
 func (s *Service) NodeConnected(nodeID string, facts proto.Facts) {
 	if slices.Contains(facts.Roles, proto.RoleApp) {
 		s.pusher.Kick(nodeID)
+	}
+}
+
+// NodeReady pushes the desired set of a node that has just become ready
+// again: the push tells its agent that its instances are routed again, so
+// those that leave from now on drain first. Nodes without the app role get
+// nothing.
+func (s *Service) NodeReady(ctx context.Context, nodeID string) {
+	ns, err := s.cfg.Nodes.Nodes(ctx)
+	if err != nil {
+		return // the periodic push tells it
+	}
+	for _, n := range ns {
+		if n.ID == nodeID && slices.Contains(n.Roles, proto.RoleApp) {
+			s.pusher.Kick(nodeID)
+		}
 	}
 }
 

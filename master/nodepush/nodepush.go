@@ -30,7 +30,10 @@ type Config struct {
 	Path string
 	// Desired returns the set a node should have; it is encoded as JSON.
 	Desired func(ctx context.Context, nodeID string) (any, error)
-	Tunnel  Tunnel
+	// Query, if set, gives the URL query of a push to a node ("" for none),
+	// asked with each push as Desired is.
+	Query  func(ctx context.Context, nodeID string) string
+	Tunnel Tunnel
 	// RetryAfter is the pause before a failed push is tried again; default 2s.
 	RetryAfter time.Duration
 	// Gather is how long a kick waits for more kicks before the push, so a
@@ -124,7 +127,13 @@ func (p *Pusher) push(ctx context.Context, nodeID string) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, "PUT", "http://agent"+p.cfg.Path, bytes.NewReader(body))
+	url := "http://agent" + p.cfg.Path
+	if p.cfg.Query != nil {
+		if q := p.cfg.Query(ctx, nodeID); q != "" {
+			url += "?" + q
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, "PUT", url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}

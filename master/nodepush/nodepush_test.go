@@ -20,6 +20,7 @@ type agent struct {
 	hold    chan struct{}
 	mu      sync.Mutex
 	last    []string
+	query   string
 }
 
 func newAgent(t *testing.T) *agent {
@@ -40,7 +41,7 @@ func newAgent(t *testing.T) *agent {
 		var v []string
 		json.NewDecoder(r.Body).Decode(&v)
 		a.mu.Lock()
-		a.last = v
+		a.last, a.query = v, r.URL.RawQuery
 		a.mu.Unlock()
 		w.WriteHeader(204)
 	}))
@@ -104,6 +105,39 @@ func TestKicksCoalesceAndFailuresRetry(t *testing.T) {
 		t.Error("pushed after the context ended")
 	}
 	p.Kick("") // ignored, no panic
+}
+
+// The query a push carries is asked with each push: it says how things stand
+// when the set is sent (for apps: whether the node is routed).
+func TestQueryGoesWithEachPush(t *testing.T) {
+	a := newAgent(t)
+	var unrouted atomic.Bool
+	p := New(Config{What: "things", Path: "/v1/things", Tunnel: a,
+		Desired: func(ctx context.Context, nodeID string) (any, error) { return []string{nodeID}, nil },
+		Query: func(ctx context.Context, nodeID string) string {
+			if unrouted.Load() {
+				return "unrouted=1"
+			}
+			return ""
+		}})
+	unrouted.Store(true)
+	if err := p.Push(context.Background(), "n1"); err != nil {
+		t.Fatal(err)
+	}
+	a.mu.Lock()
+	if a.query != "unrouted=1" || len(a.last) != 1 || a.last[0] != "n1" {
+		t.Errorf("push to an unrouted node: query %q, set %v; want unrouted=1 and [n1]", a.query, a.last)
+	}
+	a.mu.Unlock()
+	unrouted.Store(false)
+	if err := p.Push(context.Background(), "n1"); err != nil {
+		t.Fatal(err)
+	}
+	a.mu.Lock()
+	if a.query != "" {
+		t.Errorf("push to a routed node: query %q, want none", a.query)
+	}
+	a.mu.Unlock()
 }
 
 func waitFor(t *testing.T, cond func() bool) {
