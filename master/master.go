@@ -181,9 +181,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("make tunnel certificate: %w", err)
 	}
 	var onReturn func(nodeID string) // set once the services exist
+	var appsvc *apps.Service
 	reg, err := nodes.New(ctx, nodes.Config{
 		Store: st, CACertDER: ca.CertDER(), Interval: cfg.HeartbeatInterval, Grace: cfg.HeartbeatGrace, Logger: log,
 		OnReturn: func(nodeID string) { onReturn(nodeID) },
+		OnChange: func() { appsvc.Wake() }, // nodes are written only once the services run
 	})
 	if err != nil {
 		return err
@@ -211,7 +213,6 @@ func Run(ctx context.Context, cfg Config) error {
 			acme.RootPEM = string(b)
 		}
 	}
-	var appsvc *apps.Service
 	var dbsvc *dbs.Service
 	var router *routing.Router
 	var remotes *remote.Service

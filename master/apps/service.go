@@ -74,8 +74,9 @@ type Config struct {
 
 // Service runs apps. Create it with New and start it with Run.
 type Service struct {
-	cfg Config
-	log *slog.Logger
+	cfg  Config
+	log  *slog.Logger
+	wake chan struct{} // a schedule pass is asked for (Wake)
 
 	mu      sync.Mutex
 	ctx     context.Context // lives as long as Run
@@ -107,7 +108,7 @@ func New(cfg Config) *Service {
 	if cfg.ScheduleEvery == 0 {
 		cfg.ScheduleEvery = time.Second
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger.With("component", "apps"), ctx: context.Background(),
+	s := &Service{cfg: cfg, log: cfg.Logger.With("component", "apps"), ctx: context.Background(), wake: make(chan struct{}, 1),
 		builds: map[string]*buildLog{}, reports: map[string]proto.StatusReport{},
 		keep: map[string]map[string]int{}, building: map[string]bool{}, retry: map[string]backoff{}, built: map[string]time.Time{}, images: map[string]string{}}
 	s.pusher = nodepush.New(nodepush.Config{What: "apps", Path: proto.PathApps, Tunnel: cfg.Tunnel, Logger: s.log,
@@ -153,7 +154,37 @@ func (s *Service) Run(ctx context.Context) error {
 			s.kickAll(ctx)
 		case <-sched.C:
 			s.schedule(ctx)
+		case <-s.wake:
+			// Node changes come in bursts (nodes uncordoned one after the
+			// other, a node down with its tunnel): one pass after the burst.
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wakeSettle):
+			}
+			select {
+			case <-s.wake:
+			default:
+			}
+			s.schedule(ctx)
+			sched.Reset(s.cfg.ScheduleEvery)
 		}
+	}
+}
+
+// wakeSettle is how long a pass asked for by Wake waits for more changes.
+const wakeSettle = 50 * time.Millisecond
+
+// Wake asks for a schedule pass now rather than at the next tick: a node
+// changed (it is ready, down, uncordoned), so apps may be placed or moved.
+// It does not block; it may be called on a nil Service (before it exists).
+func (s *Service) Wake() {
+	if s == nil {
+		return
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 }
 

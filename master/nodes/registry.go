@@ -32,6 +32,10 @@ type Config struct {
 	// whoever is told must first make it stop what now runs elsewhere. Unset,
 	// a returning node is ready at once.
 	OnReturn func(nodeID string)
+	// OnChange, if set, is called after every write of a node row: a node
+	// joined, went down, came back, was cordoned or uncordoned, or removed.
+	// It must not block.
+	OnChange func()
 }
 
 // Registry tracks nodes. It is safe for concurrent use.
@@ -437,5 +441,8 @@ func (r *Registry) view(n store.Node) api.Node {
 // Nodes reads the store again.
 func (r *Registry) wrote(err error) error {
 	r.rows.drop()
+	if r.cfg.OnChange != nil {
+		r.cfg.OnChange()
+	}
 	return err
 }
