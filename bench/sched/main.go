@@ -148,6 +148,7 @@ func run() error {
 	if err := cordonAll(ctx, c, nodes, false); err != nil {
 		return err
 	}
+	uncordoned := time.Since(start)
 	last, err := f.waitPlaced(appNames, o.within)
 	if err != nil {
 		return err
@@ -188,6 +189,7 @@ func run() error {
 	fmt.Printf("%-48s %.0f apps/s (%d in %s)\n", "API: create+upload, every node cordoned", apiRate, o.apps, apiTook.Round(time.Millisecond))
 	fmt.Printf("%-48s %.0f placements/s (%d in %s)\n", "scheduler: pending apps placed after uncordon", placeRate, o.apps, took.Round(time.Millisecond))
 	fmt.Printf("%-48s %s\n", "  placed by (from uncordon)", f.timeline(appNames, start))
+	fmt.Printf("%-48s %s\n", "  uncordoning the nodes (one API call each) took", uncordoned.Round(time.Millisecond))
 	fmt.Printf("%-48s %.2fx\n", "scheduler / API", placeRate/apiRate)
 	fmt.Printf("%-48s %.0f apps/s (%d in %s)\n", "end to end: create+upload to placed", e2eRate, o.more, e2eTook.Round(time.Millisecond))
 	fmt.Printf("%-48s %d\n", "builds asked of the agents", f.builds.Load())

@@ -260,10 +260,15 @@ func (s *Service) waiting(ctx context.Context, app string) (store.Release, bool)
 	if err != nil || r.Status != api.ReleaseBuilding {
 		return store.Release{}, false
 	}
+	return r, !s.buildRuns(r)
+}
+
+// buildRuns tells whether a build of r runs in this process.
+func (s *Service) buildRuns(r store.Release) bool {
 	s.mu.Lock()
-	_, running := s.builds[fmt.Sprintf("%s/%d", app, r.Number)]
-	s.mu.Unlock()
-	return r, !running
+	defer s.mu.Unlock()
+	_, running := s.builds[fmt.Sprintf("%s/%d", r.App, r.Number)]
+	return running
 }
 
 // serving reports whether the instances a node reports may be routed to and
@@ -302,6 +307,17 @@ func (s *Service) schedule(ctx context.Context) {
 	if err != nil {
 		return
 	}
+	var newest map[string]store.Release // read once a pass, when first needed
+	waiting := func(app string) (store.Release, bool) {
+		if newest == nil {
+			if newest, err = s.cfg.Store.NewestBuilding(ctx); err != nil {
+				s.log.Error("read the releases that build", "err", err)
+				newest = map[string]store.Release{}
+			}
+		}
+		r, ok := newest[app]
+		return r, ok && !s.buildRuns(r)
+	}
 	var first []store.Release // first releases that wait for room
 	defer func() { s.startFirst(ctx, nodes, first) }()
 	for _, a := range as {
@@ -309,7 +325,7 @@ func (s *Service) schedule(ctx context.Context) {
 			if a.Pending == "" {
 				continue
 			}
-			if r, ok := s.waiting(ctx, a.Name); ok {
+			if r, ok := waiting(a.Name); ok {
 				first = append(first, r)
 			}
 			continue
@@ -323,7 +339,7 @@ func (s *Service) schedule(ctx context.Context) {
 			}
 		}
 		if wasPending && slices.ContainsFunc(a.Nodes, func(id string) bool { return ready(byID[id]) }) {
-			if r, ok := s.waiting(ctx, a.Name); ok {
+			if r, ok := waiting(a.Name); ok {
 				bl := s.startLog(a.Name, r.Number)
 				go s.build(a.Name, r, bl) // a new release that waited for room
 				continue

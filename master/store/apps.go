@@ -236,6 +236,26 @@ func (s *Store) LatestRelease(ctx context.Context, app string) (Release, error) 
 	return r, notFound(err, "a release of "+app)
 }
 
+// NewestBuilding returns, by app, the newest release of every app whose
+// newest release is still building: one read for a whole schedule pass.
+func (s *Store) NewestBuilding(ctx context.Context) (map[string]Release, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+releaseCols+` FROM releases r WHERE status = ?
+		AND number = (SELECT MAX(number) FROM releases WHERE app = r.app)`, api.ReleaseBuilding)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]Release{}
+	for rows.Next() {
+		r, err := scanRelease(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[r.App] = r
+	}
+	return out, rows.Err()
+}
+
 // Releases lists an app's releases, newest first.
 func (s *Store) Releases(ctx context.Context, app string) ([]Release, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+releaseCols+` FROM releases WHERE app = ? ORDER BY number DESC`, app)

@@ -77,3 +77,37 @@ func TestLatestRelease(t *testing.T) {
 		t.Errorf("LatestRelease = %d %s, %v; want 3 building", r.Number, r.Status, err)
 	}
 }
+
+// NewestBuilding lists an app only while its newest release builds.
+func TestNewestBuilding(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "gasper.db"))
+	defer s.Close()
+	u, err := s.CreateUser(ctx, "a@example.com", "h", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	releases := map[string][]string{
+		"waits":    {"ready", "building"},
+		"replaced": {"building", "failed"},
+		"built":    {"ready"},
+		"first":    {"building"},
+	}
+	for app, statuses := range releases {
+		if err := s.CreateApp(ctx, App{Name: app, OwnerID: u.ID}); err != nil {
+			t.Fatal(err)
+		}
+		for _, status := range statuses {
+			if _, err := s.CreateRelease(ctx, Release{Release: api.Release{App: app, Status: status, Cause: "deploy"}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	got, err := s.NewestBuilding(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["waits"].Number != 2 || got["first"].Number != 1 {
+		t.Fatalf("NewestBuilding = %v; want waits (release 2) and first (release 1)", got)
+	}
+}
