@@ -31,7 +31,7 @@ type rules struct {
 
 // room is what one candidate node has free.
 type room struct {
-	node api.Node
+	node *api.Node // in the caller's list: copying each node was most of a pass's cost
 	mem  int64
 	cpu  float64 // CPUs that may still be requested
 }
@@ -47,7 +47,8 @@ type room struct {
 func spread(nodes []api.Node, used map[string]Resources, need Resources, n int, have map[string]int, skip string, r rules) (picked []api.Node, reason string) {
 	var cands []room
 	cordoned, lowDisk := 0, 0
-	for _, nd := range nodes {
+	for i := range nodes {
+		nd := &nodes[i]
 		if nd.ID == skip || nd.State != api.NodeReady || !nd.Connected || !slices.Contains(nd.Roles, proto.RoleApp) {
 			continue
 		}
@@ -55,7 +56,7 @@ func spread(nodes []api.Node, used map[string]Resources, need Resources, n int, 
 			cordoned++
 			continue
 		}
-		if freeDisk(nd) < r.minFreeDisk {
+		if freeDisk(*nd) < r.minFreeDisk {
 			lowDisk++
 			continue
 		}
@@ -84,7 +85,7 @@ func spread(nodes []api.Node, used map[string]Resources, need Resources, n int, 
 		if best < 0 {
 			return picked, noRoomReason(cands, need, cordoned, lowDisk, r)
 		}
-		picked = append(picked, cands[best].node)
+		picked = append(picked, *cands[best].node)
 		count[cands[best].node.ID]++
 		cands[best].mem -= need.Memory
 		cands[best].cpu -= need.CPUs
