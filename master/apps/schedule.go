@@ -184,7 +184,9 @@ func (s *Service) fillAll(ctx context.Context, as []store.App, nodes []api.Node,
 			used[n.ID] = u.add(need, 1)
 			c.picked = append(c.picked, n.ID)
 		}
-		if pending != "" && pending != a.Pending {
+		if pending != "" && a.Pending == "" {
+			// Only when it starts to wait: the reason may change with every
+			// node that comes and goes, and thousands of apps may wait.
 			s.log.Warn("app is pending", "app", a.Name, "reason", pending)
 			events = append(events, store.Event{Actor: "system", Action: "app.pending", Target: a.Name, Detail: pending})
 		}
@@ -219,13 +221,14 @@ func (s *Service) fillAll(ctx context.Context, as []store.App, nodes []api.Node,
 	return out, nil
 }
 
-// setPending records why an app waits for a node, auditing changes.
+// setPending records why an app waits for a node, auditing when it starts
+// to wait.
 func (s *Service) setPending(app, reason string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	changed := false
 	_, err := s.update(ctx, app, func(x *store.App) error {
-		changed = x.Pending != reason
+		changed = x.Pending == "" && reason != ""
 		x.Pending = reason
 		return nil
 	})

@@ -371,8 +371,14 @@ func (r *Registry) check(ctx context.Context, flush bool) {
 		}
 		r.cfg.Store.Audit(ctx, "system", "node.down", id, "no heartbeat since "+seen[id].Format(time.RFC3339))
 	}
-	if err := r.wrote(r.cfg.Store.TouchNodes(ctx, touch)); err != nil {
-		r.log.Error("record last-seen times", "err", err)
+	if len(touch) > 0 {
+		// Last-seen times only: the rows are read again, but no node
+		// changed for the scheduler (no OnChange).
+		err := r.cfg.Store.TouchNodes(ctx, touch)
+		r.rows.drop()
+		if err != nil {
+			r.log.Error("record last-seen times", "err", err)
+		}
 	}
 }
 
