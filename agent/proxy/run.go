@@ -1,15 +1,18 @@
 package proxy
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
+	"sync"
+	"time"
 
+	"github.com/valyala/fasthttp"
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/h2c"
 )
 
 // Run listens on cfg.HTTPAddr and cfg.HTTPSAddr and serves until ctx ends,
@@ -37,6 +40,11 @@ func (p *Proxy) Run(ctx context.Context) error {
 
 // Serve is Run on listeners the caller opened (either may be nil). It
 // takes ownership of them.
+//
+// One fasthttp server serves HTTP/1.1 on both (h1.go). On the TLS
+// listener, connections whose ALPN picked h2 go to the HTTP/2 server
+// (h2.go); on the plain one, connections that open with the HTTP/2
+// preface (h2c by prior knowledge) do.
 func (p *Proxy) Serve(ctx context.Context, plain, secure net.Listener) error {
 	if plain == nil && secure == nil {
 		return errors.New("proxy: no listener to serve")
@@ -44,44 +52,31 @@ func (p *Proxy) Serve(ctx context.Context, plain, secure net.Listener) error {
 	defer p.cancel()
 	defer p.stopACME()
 
-	base := func(net.Listener) context.Context { return p.ctx }
-	var servers []*http.Server
-	errc := make(chan error, 2)
+	h1 := p.newH1Server()
+	h1.NextProto("h2", func(c net.Conn) error {
+		p.serveH2(c, nil, nil)
+		return nil
+	})
+	errc := make(chan error, 3)
+	var sniffed *connListener
 	if plain != nil {
-		var protos http.Protocols
-		protos.SetHTTP1(true)
-		protos.SetUnencryptedHTTP2(true) // h2c with prior knowledge
-		srv := p.newServer(base)
-		srv.Protocols = &protos
-		// The standard server takes h2c by prior knowledge only; h2c
-		// handles the HTTP/1.1 "Upgrade: h2c" way in.
-		srv.Handler = h2c.NewHandler(p.handler, &http2.Server{
-			MaxReadFrameSize: 1 << 20,
-			IdleTimeout:      p.cfg.IdleTimeout,
-		})
-		servers = append(servers, srv)
+		sniffed = newConnListener(plain.Addr())
 		p.acme.mu.Lock()
 		p.acme.httpAddr = plain.Addr().String()
 		p.acme.mu.Unlock()
 		p.syncACME()
 		p.log.Info("serving http", "addr", plain.Addr().String())
-		go func() { errc <- srv.Serve(plain) }()
+		go func() { errc <- p.acceptPlain(plain, sniffed) }()
+		go func() { errc <- h1.Serve(sniffed) }()
 	}
 	if secure != nil {
-		var protos http.Protocols
-		protos.SetHTTP1(true)
-		protos.SetHTTP2(true)
-		srv := p.newServer(base)
-		srv.Protocols = &protos
-		srv.Handler = p.handler
-		srv.TLSConfig = &tls.Config{
+		cfg := &tls.Config{
 			MinVersion:     tls.VersionTLS12,
 			GetCertificate: p.getCertificate,
 			NextProtos:     []string{"h2", "http/1.1"},
 		}
-		servers = append(servers, srv)
 		p.log.Info("serving https", "addr", secure.Addr().String())
-		go func() { errc <- srv.ServeTLS(secure, "", "") }()
+		go func() { errc <- h1.Serve(tls.NewListener(secure, cfg)) }()
 	}
 
 	var err error
@@ -92,30 +87,162 @@ func (p *Proxy) Serve(ctx context.Context, plain, secure net.Listener) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
 	defer cancel()
-	for _, srv := range servers {
-		if serr := srv.Shutdown(sctx); serr != nil {
-			p.log.Warn("closing connections left after shutdown timeout", "err", serr)
-			srv.Close()
-		}
+	if plain != nil {
+		plain.Close()
 	}
-	// Hijacked and upgraded streams are not the servers' any more; ending
-	// the base context ends them.
+	// GOAWAY to HTTP/2 clients, then wait for the requests in flight.
+	_ = p.h2base.Shutdown(sctx)
+	if serr := h1.ShutdownWithContext(sctx); serr != nil {
+		p.log.Warn("closing connections left after shutdown timeout", "err", serr)
+	}
+	h2done := make(chan struct{})
+	go func() { p.h2conns.Wait(); close(h2done) }()
+	select {
+	case <-h2done:
+	case <-sctx.Done():
+	}
+	// Hijacked and upgraded streams, and whatever outlived the timeout,
+	// end here.
 	p.cancel()
-	p.h1.CloseIdleConnections()
-	p.direct.closeIdle()
+	p.closeConns()
+	p.pool.closeIdle()
 	p.h2c.CloseIdleConnections()
 	return err
 }
 
-func (p *Proxy) newServer(base func(net.Listener) context.Context) *http.Server {
-	return &http.Server{
-		ReadHeaderTimeout: p.cfg.ReadHeaderTimeout,
-		IdleTimeout:       p.cfg.IdleTimeout,
-		MaxHeaderBytes:    p.cfg.MaxHeaderBytes,
-		BaseContext:       base,
-		ErrorLog:          serverErrorLog(p.log),
-		HTTP2: &http.HTTP2Config{
-			MaxReadFrameSize: 1 << 20,
-		},
+// acceptPlain accepts plain connections and sorts them: h2c by prior
+// knowledge (the HTTP/2 preface) to the HTTP/2 server, the rest to out,
+// fasthttp's listener.
+func (p *Proxy) acceptPlain(ln net.Listener, out *connListener) error {
+	defer out.Close()
+	var tempDelay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				// Out of file descriptors and the like: wait, as net/http does.
+				tempDelay = min(max(2*tempDelay, 5*time.Millisecond), time.Second)
+				time.Sleep(tempDelay)
+				continue
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		tempDelay = 0
+		go p.sniff(c, out)
 	}
+}
+
+// sniff reads the start of c, within ReadHeaderTimeout, to tell h2c from
+// HTTP/1.1.
+func (p *Proxy) sniff(c net.Conn, out *connListener) {
+	_ = c.SetReadDeadline(time.Now().Add(p.cfg.ReadHeaderTimeout))
+	br := bufio.NewReaderSize(c, 64)
+	preface := []byte(http2.ClientPreface)
+	b, err := br.Peek(1)
+	if err == nil {
+		b, _ = br.Peek(br.Buffered())
+		if len(b) < len(preface) && bytes.HasPrefix(preface, b) {
+			// It may be the preface, or a request that starts like it.
+			b, err = br.Peek(len(preface))
+			if errors.Is(err, bufio.ErrBufferFull) {
+				err = nil
+			}
+		}
+	}
+	if err != nil && len(b) == 0 {
+		c.Close()
+		return
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	sc := &sniffedConn{Conn: c, r: br}
+	if bytes.HasPrefix(b, preface) {
+		p.serveH2(sc, nil, nil)
+		c.Close()
+		return
+	}
+	out.push(sc)
+}
+
+// sniffedConn is a connection whose first bytes were read to sort it.
+type sniffedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *sniffedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// NetConn returns the connection underneath.
+func (c *sniffedConn) NetConn() net.Conn { return c.Conn }
+
+// connListener hands sorted connections to a server's Serve.
+type connListener struct {
+	addr net.Addr
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func newConnListener(addr net.Addr) *connListener {
+	return &connListener{addr: addr, ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *connListener) push(c net.Conn) {
+	select {
+	case l.ch <- c:
+	case <-l.done:
+		c.Close()
+	}
+}
+
+func (l *connListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *connListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *connListener) Addr() net.Addr { return l.addr }
+
+// trackH1 keeps fasthttp's connections in p.conns; hijacked ones are
+// released by whoever took them.
+func (p *Proxy) trackH1(c net.Conn, s fasthttp.ConnState) {
+	switch s {
+	case fasthttp.StateNew:
+		p.hold(c)
+	case fasthttp.StateClosed:
+		p.release(c)
+	}
+}
+
+// hold and release record a connection being served.
+func (p *Proxy) hold(c net.Conn) {
+	p.connsMu.Lock()
+	p.conns[c] = struct{}{}
+	p.connsMu.Unlock()
+}
+
+func (p *Proxy) release(c net.Conn) {
+	p.connsMu.Lock()
+	delete(p.conns, c)
+	p.connsMu.Unlock()
+}
+
+// closeConns closes every connection still served.
+func (p *Proxy) closeConns() {
+	p.connsMu.Lock()
+	defer p.connsMu.Unlock()
+	for c := range p.conns {
+		c.Close()
+	}
+	clear(p.conns)
 }
