@@ -45,8 +45,11 @@ func (p *Proxy) exchange(req *fasthttp.Request, resp *fasthttp.Response, st *req
 	exhausted, err := p.tryBackends(st, func(b string) (bool, error) {
 		var err error
 		bc, err = p.exchangeWith(b, req, resp, replay, gone, on1xx)
+		if err == nil {
+			return false, nil
+		}
 		var de *dialError
-		return errors.As(err, &de) || (replay && !gone() && droppedUnanswered(err)), err
+		return errors.As(err, &de) || (replay && droppedUnanswered(err) && !gone()), err
 	})
 	if exhausted {
 		return nil, fmt.Errorf("%w for %s: %w", errNoBackend, st.route.app, err)
@@ -89,7 +92,7 @@ func (p *Proxy) exchangeWith(addr string, req *fasthttp.Request, resp *fasthttp.
 			return bc, nil
 		}
 		bc.c.Close()
-		if reused && attempt == 0 && replay && !gone() && closedBeforeAnswer(err) {
+		if reused && attempt == 0 && replay && closedBeforeAnswer(err) && !gone() {
 			continue
 		}
 		return nil, err
@@ -123,7 +126,9 @@ func (p *Proxy) roundTrip(bc *backendConn, req *fasthttp.Request, resp *fasthttp
 			on1xx(&resp.Header)
 		}
 	}
-	return bc.c.SetReadDeadline(time.Time{})
+	// The read deadline stays: the next request sets its own, and a body
+	// streamed on sets none (newBackendBody).
+	return nil
 }
 
 // awaitAnswer waits for the first byte of the response. A backend that
@@ -131,9 +136,10 @@ func (p *Proxy) roundTrip(bc *backendConn, req *fasthttp.Request, resp *fasthttp
 // leaves frees the backend connection (and the backend, which sees it
 // close) at once, not after ResponseHeaderTimeout.
 func (p *Proxy) awaitAnswer(bc *backendConn, gone func() bool) error {
-	deadline := time.Now().Add(p.cfg.ResponseHeaderTimeout)
-	for {
-		step := time.Now().Add(goneCheck)
+	start := time.Now()
+	deadline := start.Add(p.cfg.ResponseHeaderTimeout)
+	for step := start; ; {
+		step = step.Add(goneCheck)
 		if step.After(deadline) {
 			step = deadline
 		}
@@ -145,7 +151,7 @@ func (p *Proxy) awaitAnswer(bc *backendConn, gone func() bool) error {
 			return nil
 		}
 		var ne net.Error
-		if !errors.As(err, &ne) || !ne.Timeout() || !time.Now().Before(deadline) {
+		if !errors.As(err, &ne) || !ne.Timeout() || !step.Before(deadline) {
 			return err
 		}
 		if gone() {
@@ -177,7 +183,7 @@ func droppedUnanswered(err error) bool {
 // trusted; X-Forwarded-For, -Host and -Proto then say what this proxy saw.
 // An upgrade keeps its Connection and Upgrade headers.
 func forwardHeader(h *fasthttp.RequestHeader, clientIP string, https, upgrade bool) {
-	trailers := hasToken(h.Peek("Te"), "trailers")
+	trailers := hasToken(h.Peek("Te"), []byte("trailers"))
 	conn := h.Peek("Connection")
 	dropHeaders(h, func(k []byte) bool {
 		switch string(k) {
@@ -188,7 +194,7 @@ func forwardHeader(h *fasthttp.RequestHeader, clientIP string, https, upgrade bo
 		case "Upgrade":
 			return !upgrade
 		}
-		return hasToken(conn, string(k))
+		return hasToken(conn, k)
 	})
 	if upgrade {
 		h.Set("Connection", "Upgrade")
@@ -221,7 +227,7 @@ func cleanResponseHeader(h *fasthttp.ResponseHeader) (closing bool) {
 		case "Upgrade":
 			return !upgrade
 		}
-		return hasToken(conn, string(k))
+		return hasToken(conn, k)
 	})
 	if upgrade {
 		h.Set("Connection", "Upgrade")
@@ -239,20 +245,30 @@ type fastHeader interface {
 
 // dropHeaders deletes the headers drop names from h and keeps the others
 // in their order. fasthttp's Del moves the last header into the deleted
-// one's place, which can reverse the values of one name (Accept: a,
-// Accept: b); so when there is something to drop, every other header is
-// taken out and added back in order. Content-Length, Transfer-Encoding
-// and Trailer frame the body and fasthttp writes them anew; they and the
-// other fields fasthttp keeps apart are left alone.
+// one's place: harmless between different names, but it can reverse the
+// values of one name (Accept: a, Accept: b). So when a name repeats, every
+// other header is taken out and added back in order. Content-Length,
+// Transfer-Encoding and Trailer frame the body and fasthttp writes them
+// anew; they and the other fields fasthttp keeps apart are left alone.
 func dropHeaders(h fastHeader, drop func(k []byte) bool) {
-	found := false
+	var names [32][]byte
+	n, found, repeats := 0, 0, false
 	for k := range h.All() {
-		if drop(k) {
-			found = true
-			break
+		switch {
+		case drop(k):
+			found++
+		case keptApart(k):
+		case n == len(names):
+			repeats = true
+		default:
+			for _, m := range names[:n] {
+				repeats = repeats || bytes.Equal(m, k)
+			}
+			names[n] = k
+			n++
 		}
 	}
-	if !found {
+	if found == 0 {
 		return
 	}
 	var del, kept [][]byte // kept: key, value, key, value...
@@ -260,7 +276,7 @@ func dropHeaders(h fastHeader, drop func(k []byte) bool) {
 		switch {
 		case drop(k):
 			del = append(del, bytes.Clone(k))
-		case keptApart(k):
+		case keptApart(k) || !repeats:
 		default:
 			del = append(del, bytes.Clone(k))
 			kept = append(kept, bytes.Clone(k), bytes.Clone(v))
@@ -286,9 +302,11 @@ func keptApart(k []byte) bool {
 }
 
 // hasToken reports whether the comma-separated list v holds token.
-func hasToken(v []byte, token string) bool {
-	for _, f := range bytes.Split(v, []byte(",")) {
-		if bytes.EqualFold(bytes.TrimSpace(f), []byte(token)) {
+func hasToken(v, token []byte) bool {
+	for len(v) > 0 {
+		var f []byte
+		f, v, _ = bytes.Cut(v, []byte(","))
+		if f = bytes.TrimSpace(f); bytes.EqualFold(f, token) {
 			return true
 		}
 	}
@@ -322,6 +340,8 @@ type backendBody struct {
 
 // newBackendBody prepares the body of resp, whose header was read from bc.
 func (p *Proxy) newBackendBody(bc *backendConn, h *fasthttp.ResponseHeader, closing bool) *backendBody {
+	// The body comes at the backend's pace.
+	_ = bc.c.SetReadDeadline(time.Time{})
 	b := &backendBody{p: p, bc: bc, h: h, left: -1, keep: !closing}
 	switch cl := h.ContentLength(); {
 	case cl >= 0:

@@ -114,7 +114,7 @@ func (p *Proxy) routeH1(ctx *fasthttp.RequestCtx, st *reqState, host string, htt
 		return nil
 	}
 	st.route = rt
-	upgrade := len(ctx.Request.Header.Peek("Upgrade")) > 0 && hasToken(ctx.Request.Header.Peek("Connection"), "upgrade")
+	upgrade := len(ctx.Request.Header.Peek("Upgrade")) > 0 && hasToken(ctx.Request.Header.Peek("Connection"), []byte("upgrade"))
 	if upgrade && !https && p.upgradeH2C(ctx) {
 		return nil
 	}
@@ -163,14 +163,20 @@ func (p *Proxy) routeH1(ctx *fasthttp.RequestCtx, st *reqState, host string, htt
 		}
 		return nil
 	}
-	body := p.newBackendBody(bc, &ctx.Response.Header, closing)
 	if cl := ctx.Response.Header.ContentLength(); cl >= 0 && cl <= smallBody {
 		// Small and of known length, the common answer: read whole, so
 		// the connection goes back to the pool before the client is
-		// written to.
+		// written to. It usually came with the header; if not, it comes
+		// at the backend's pace.
+		if bc.br.Buffered() < cl {
+			_ = bc.c.SetReadDeadline(time.Time{})
+		}
 		err := ctx.Response.ReadBody(bc.br, 0)
-		body.eof = err == nil
-		body.Close()
+		if err == nil && !closing && bc.br.Buffered() == 0 {
+			p.pool.put(bc)
+		} else {
+			bc.c.Close()
+		}
 		if err != nil {
 			ctx.Response.Reset()
 			p.log.Warn("forwarding failed", "app", st.app, "err", err)
@@ -178,6 +184,7 @@ func (p *Proxy) routeH1(ctx *fasthttp.RequestCtx, st *reqState, host string, htt
 		}
 		return nil
 	}
+	body := p.newBackendBody(bc, &ctx.Response.Header, closing)
 	ctx.Response.SetBodyStream(body, ctx.Response.Header.ContentLength())
 	return body
 }
@@ -187,7 +194,7 @@ func (p *Proxy) routeH1(ctx *fasthttp.RequestCtx, st *reqState, host string, htt
 // the request does not qualify; it then goes on as HTTP/1.1.
 func (p *Proxy) upgradeH2C(ctx *fasthttp.RequestCtx) bool {
 	h := &ctx.Request.Header
-	if !hasToken(h.Peek("Upgrade"), "h2c") || reqBody(&ctx.Request) {
+	if !hasToken(h.Peek("Upgrade"), []byte("h2c")) || reqBody(&ctx.Request) {
 		return false
 	}
 	settings, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(string(h.Peek("HTTP2-Settings")), "="))
