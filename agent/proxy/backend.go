@@ -32,6 +32,28 @@ const goneCheck = 250 * time.Millisecond
 // errClientGone ends a wait for a backend whose client has left.
 var errClientGone = errors.New("the client left")
 
+// outRequest is a request on its way to backends.
+type outRequest interface {
+	// write writes the request, body and all, as HTTP/1.1.
+	write(bw *bufio.Writer) error
+	// replayable reports a request that may be sent to a second backend
+	// when the first dropped it: a bodiless request of an idempotent
+	// method.
+	replayable() bool
+}
+
+// fastRequest is an HTTP/1.1 client's request, already in the form the
+// backend gets (forwardHeader).
+type fastRequest struct{ *fasthttp.Request }
+
+func (r fastRequest) write(bw *bufio.Writer) error { return r.Write(bw) }
+
+func (r fastRequest) replayable() bool {
+	m := r.Header.Method()
+	return (string(m) == "GET" || string(m) == "HEAD" || string(m) == "OPTIONS") &&
+		!r.IsBodyStream() && len(r.Body()) == 0
+}
+
 // exchange sends req to one of st.route's backends, round robin from its
 // next one, and reads the response header into resp. The next backend is
 // tried when one cannot be connected to (nothing was sent), or when one
@@ -39,8 +61,8 @@ var errClientGone = errors.New("the client left")
 // returned connection is positioned at the response body; the caller
 // hands it to newBackendBody or closes it. gone reports a client that
 // left; on1xx, if set, receives informational responses.
-func (p *Proxy) exchange(req *fasthttp.Request, resp *fasthttp.Response, st *reqState, gone func() bool, on1xx func(*fasthttp.ResponseHeader)) (*backendConn, error) {
-	replay := replayable(req)
+func (p *Proxy) exchange(req outRequest, resp *fasthttp.Response, st *reqState, gone func() bool, on1xx func(*fasthttp.ResponseHeader)) (*backendConn, error) {
+	replay := req.replayable()
 	var bc *backendConn
 	exhausted, err := p.tryBackends(st, func(b string) (bool, error) {
 		var err error
@@ -57,20 +79,12 @@ func (p *Proxy) exchange(req *fasthttp.Request, resp *fasthttp.Response, st *req
 	return bc, err
 }
 
-// replayable reports a request that may be sent to a second backend when
-// the first dropped it: a bodiless request of an idempotent method.
-func replayable(req *fasthttp.Request) bool {
-	m := req.Header.Method()
-	return (string(m) == "GET" || string(m) == "HEAD" || string(m) == "OPTIONS") &&
-		!req.IsBodyStream() && len(req.Body()) == 0
-}
-
 // exchangeWith is exchange with one backend. An idle connection that the
 // backend closed meanwhile (many app servers close idle ones after a few
 // seconds) is not an answer: a replayable request is sent again on a new
 // connection, and a request with a body never goes on one that the
 // kernel already knows is closed.
-func (p *Proxy) exchangeWith(addr string, req *fasthttp.Request, resp *fasthttp.Response, replay bool, gone func() bool, on1xx func(*fasthttp.ResponseHeader)) (*backendConn, error) {
+func (p *Proxy) exchangeWith(addr string, req outRequest, resp *fasthttp.Response, replay bool, gone func() bool, on1xx func(*fasthttp.ResponseHeader)) (*backendConn, error) {
 	for attempt := 0; ; attempt++ {
 		var bc *backendConn
 		if attempt == 0 {
@@ -101,8 +115,8 @@ func (p *Proxy) exchangeWith(addr string, req *fasthttp.Request, resp *fasthttp.
 
 // roundTrip writes req to bc and reads the response header, within
 // ResponseHeaderTimeout.
-func (p *Proxy) roundTrip(bc *backendConn, req *fasthttp.Request, resp *fasthttp.Response, gone func() bool, on1xx func(*fasthttp.ResponseHeader)) error {
-	if err := req.Write(bc.bw); err != nil {
+func (p *Proxy) roundTrip(bc *backendConn, req outRequest, resp *fasthttp.Response, gone func() bool, on1xx func(*fasthttp.ResponseHeader)) error {
+	if err := req.write(bc.bw); err != nil {
 		return err
 	}
 	if err := bc.bw.Flush(); err != nil {
@@ -318,6 +332,22 @@ func hasToken(v, token []byte) bool {
 func hasBody(head bool, h *fasthttp.ResponseHeader) bool {
 	code := h.StatusCode()
 	return !head && code != fasthttp.StatusNoContent && code != fasthttp.StatusNotModified && code >= 200
+}
+
+// readWhole reads the body of resp, of known length, whole from bc, and
+// gives bc back to the pool or closes it. The body usually came with the
+// header; if not, it comes at the backend's pace.
+func (p *Proxy) readWhole(bc *backendConn, resp *fasthttp.Response, closing bool) error {
+	if bc.br.Buffered() < resp.Header.ContentLength() {
+		_ = bc.c.SetReadDeadline(time.Time{})
+	}
+	err := resp.ReadBody(bc.br, 0)
+	if err == nil && !closing && bc.br.Buffered() == 0 {
+		p.pool.put(bc)
+	} else {
+		bc.c.Close()
+	}
+	return err
 }
 
 // backendBody streams a response body from its backend connection, and

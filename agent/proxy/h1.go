@@ -21,8 +21,8 @@ import (
 // (net/http's server also reads in the background of every request, to
 // notice a client leaving, and builds a Request, a header map and a
 // context each time; on loopback those reads and the goroutine hand-offs
-// they cause cost more than the forwarding). HTTP/2 goes to the x/net
-// server (run.go).
+// they cause cost more than the forwarding). HTTP/2 goes to net/http's
+// server (h2.go).
 
 // smallBody is the largest response body read whole before it is sent
 // on; larger and unknown lengths are streamed.
@@ -128,7 +128,7 @@ func (p *Proxy) routeH1(ctx *fasthttp.RequestCtx, st *reqState, host string, htt
 	req.URI().DisablePathNormalizing = true
 	forwardHeader(&req.Header, remoteIP(ctx.RemoteAddr()), https, upgrade)
 	gone := func() bool { return peerClosed(ctx.Conn()) }
-	bc, err := p.exchange(req, &ctx.Response, st, gone, nil)
+	bc, err := p.exchange(fastRequest{req}, &ctx.Response, st, gone, nil)
 	if err != nil {
 		ctx.Response.Reset()
 		code, msg := errorStatus(err, st.app)
@@ -166,18 +166,8 @@ func (p *Proxy) routeH1(ctx *fasthttp.RequestCtx, st *reqState, host string, htt
 	if cl := ctx.Response.Header.ContentLength(); cl >= 0 && cl <= smallBody {
 		// Small and of known length, the common answer: read whole, so
 		// the connection goes back to the pool before the client is
-		// written to. It usually came with the header; if not, it comes
-		// at the backend's pace.
-		if bc.br.Buffered() < cl {
-			_ = bc.c.SetReadDeadline(time.Time{})
-		}
-		err := ctx.Response.ReadBody(bc.br, 0)
-		if err == nil && !closing && bc.br.Buffered() == 0 {
-			p.pool.put(bc)
-		} else {
-			bc.c.Close()
-		}
-		if err != nil {
+		// written to.
+		if err := p.readWhole(bc, &ctx.Response, closing); err != nil {
 			ctx.Response.Reset()
 			p.log.Warn("forwarding failed", "app", st.app, "err", err)
 			pageH1(ctx, http.StatusBadGateway, "%s answered with an error", st.app)
@@ -214,7 +204,7 @@ func (p *Proxy) upgradeH2C(ctx *fasthttp.RequestCtx) bool {
 		if _, err := io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"); err != nil {
 			return
 		}
-		p.serveH2(c, &r, settings)
+		p.serveH2Upgrade(c, &r, settings)
 	})
 	return true
 }

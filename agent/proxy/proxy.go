@@ -36,13 +36,15 @@ type Proxy struct {
 	h2c     *http.Transport
 	handler http.Handler
 
-	// h2 serves HTTP/2 connections; h2base is its configuration and
-	// graceful shutdown (run.go).
-	h2     *http2.Server
-	h2base *http.Server
+	// h2 serves HTTP/2 connections; h2up those upgraded from h2c, with
+	// h2upBase as its configuration and graceful shutdown (h2.go).
+	h2       *http.Server
+	h2up     *http2.Server
+	h2upBase *http.Server
 
-	// conns are the client connections being served, closed when a
-	// shutdown runs out of time; h2conns counts the HTTP/2 ones.
+	// conns are the client connections being served by fasthttp or
+	// h2up, closed when a shutdown runs out of time; h2conns counts the
+	// ones h2up serves.
 	connsMu sync.Mutex
 	conns   map[net.Conn]struct{}
 	h2conns sync.WaitGroup

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -41,10 +42,10 @@ func (p *Proxy) Run(ctx context.Context) error {
 // Serve is Run on listeners the caller opened (either may be nil). It
 // takes ownership of them.
 //
-// One fasthttp server serves HTTP/1.1 on both (h1.go). On the TLS
-// listener, connections whose ALPN picked h2 go to the HTTP/2 server
-// (h2.go); on the plain one, connections that open with the HTTP/2
-// preface (h2c by prior knowledge) do.
+// Connections are sorted as they come: on the TLS listener by the
+// protocol ALPN picked, on the plain one by whether they open with the
+// HTTP/2 preface (h2c by prior knowledge). HTTP/1.1 goes to one fasthttp
+// server (h1.go), HTTP/2 to net/http's server (h2.go).
 func (p *Proxy) Serve(ctx context.Context, plain, secure net.Listener) error {
 	if plain == nil && secure == nil {
 		return errors.New("proxy: no listener to serve")
@@ -52,22 +53,22 @@ func (p *Proxy) Serve(ctx context.Context, plain, secure net.Listener) error {
 	defer p.cancel()
 	defer p.stopACME()
 
+	addr := plain
+	if addr == nil {
+		addr = secure
+	}
 	h1 := p.newH1Server()
-	h1.NextProto("h2", func(c net.Conn) error {
-		p.serveH2(c, nil, nil)
-		return nil
-	})
-	errc := make(chan error, 3)
-	var sniffed *connListener
+	h1ln, h2ln := newConnListener(addr.Addr()), newConnListener(addr.Addr())
+	errc := make(chan error, 4)
+	go func() { errc <- h1.Serve(h1ln) }()
+	go func() { errc <- p.h2.Serve(h2ln) }()
 	if plain != nil {
-		sniffed = newConnListener(plain.Addr())
 		p.acme.mu.Lock()
 		p.acme.httpAddr = plain.Addr().String()
 		p.acme.mu.Unlock()
 		p.syncACME()
 		p.log.Info("serving http", "addr", plain.Addr().String())
-		go func() { errc <- p.acceptPlain(plain, sniffed) }()
-		go func() { errc <- h1.Serve(sniffed) }()
+		go func() { errc <- accept(plain, func(c net.Conn) { p.sniff(c, h1ln, h2ln) }) }()
 	}
 	if secure != nil {
 		cfg := &tls.Config{
@@ -76,7 +77,7 @@ func (p *Proxy) Serve(ctx context.Context, plain, secure net.Listener) error {
 			NextProtos:     []string{"h2", "http/1.1"},
 		}
 		p.log.Info("serving https", "addr", secure.Addr().String())
-		go func() { errc <- h1.Serve(tls.NewListener(secure, cfg)) }()
+		go func() { errc <- accept(secure, func(c net.Conn) { p.handshake(c, cfg, h1ln, h2ln) }) }()
 	}
 
 	var err error
@@ -87,14 +88,23 @@ func (p *Proxy) Serve(ctx context.Context, plain, secure net.Listener) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
 	defer cancel()
-	if plain != nil {
-		plain.Close()
+	for _, ln := range []net.Listener{plain, secure} {
+		if ln != nil {
+			ln.Close()
+		}
 	}
 	// GOAWAY to HTTP/2 clients, then wait for the requests in flight.
-	_ = p.h2base.Shutdown(sctx)
+	_ = p.h2upBase.Shutdown(sctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if serr := p.h2.Shutdown(sctx); serr != nil {
+			p.h2.Close()
+		}
+	})
 	if serr := h1.ShutdownWithContext(sctx); serr != nil {
 		p.log.Warn("closing connections left after shutdown timeout", "err", serr)
 	}
+	wg.Wait()
 	h2done := make(chan struct{})
 	go func() { p.h2conns.Wait(); close(h2done) }()
 	select {
@@ -110,11 +120,9 @@ func (p *Proxy) Serve(ctx context.Context, plain, secure net.Listener) error {
 	return err
 }
 
-// acceptPlain accepts plain connections and sorts them: h2c by prior
-// knowledge (the HTTP/2 preface) to the HTTP/2 server, the rest to out,
-// fasthttp's listener.
-func (p *Proxy) acceptPlain(ln net.Listener, out *connListener) error {
-	defer out.Close()
+// accept accepts connections from ln and hands each to sort in a
+// goroutine of its own, until ln is closed.
+func accept(ln net.Listener, sort func(net.Conn)) error {
 	var tempDelay time.Duration
 	for {
 		c, err := ln.Accept()
@@ -131,13 +139,44 @@ func (p *Proxy) acceptPlain(ln net.Listener, out *connListener) error {
 			return err
 		}
 		tempDelay = 0
-		go p.sniff(c, out)
+		go sort(c)
 	}
 }
 
+// handshake runs the TLS handshake of c, within ReadHeaderTimeout, and
+// hands the connection to the server of the protocol ALPN picked.
+func (p *Proxy) handshake(c net.Conn, cfg *tls.Config, h1, h2 *connListener) {
+	tc := tls.Server(c, cfg)
+	_ = c.SetDeadline(time.Now().Add(p.cfg.ReadHeaderTimeout))
+	if err := tc.HandshakeContext(p.ctx); err != nil {
+		var re tls.RecordHeaderError
+		if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
+			_, _ = io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+		}
+		c.Close()
+		return
+	}
+	_ = c.SetDeadline(time.Time{})
+	if tc.ConnectionState().NegotiatedProtocol == "h2" {
+		h2.push(tc)
+		return
+	}
+	h1.push(tc)
+}
+
+// looksLikeHTTP reports a TLS record header that is the start of a plain
+// HTTP request.
+func looksLikeHTTP(hdr [5]byte) bool {
+	switch string(hdr[:]) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO":
+		return true
+	}
+	return false
+}
+
 // sniff reads the start of c, within ReadHeaderTimeout, to tell h2c from
-// HTTP/1.1.
-func (p *Proxy) sniff(c net.Conn, out *connListener) {
+// HTTP/1.1, and hands it on with what was read put back.
+func (p *Proxy) sniff(c net.Conn, h1, h2 *connListener) {
 	_ = c.SetReadDeadline(time.Now().Add(p.cfg.ReadHeaderTimeout))
 	br := bufio.NewReaderSize(c, 64)
 	preface := []byte(http2.ClientPreface)
@@ -159,11 +198,10 @@ func (p *Proxy) sniff(c net.Conn, out *connListener) {
 	_ = c.SetReadDeadline(time.Time{})
 	sc := &sniffedConn{Conn: c, r: br}
 	if bytes.HasPrefix(b, preface) {
-		p.serveH2(sc, nil, nil)
-		c.Close()
+		h2.push(sc)
 		return
 	}
-	out.push(sc)
+	h1.push(sc)
 }
 
 // sniffedConn is a connection whose first bytes were read to sort it.
