@@ -74,7 +74,7 @@ func (p *Proxy) exchange(req outRequest, resp *fasthttp.Response, st *reqState, 
 		return errors.As(err, &de) || (replay && droppedUnanswered(err) && !gone()), err
 	})
 	if exhausted {
-		return nil, fmt.Errorf("%w for %s: %w", errNoBackend, st.route.app, err)
+		return nil, noBackend(st.route.app, err)
 	}
 	return bc, err
 }

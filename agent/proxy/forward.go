@@ -138,7 +138,7 @@ func (t roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if body != nil {
 		body.rc.Close()
 	}
-	return nil, fmt.Errorf("%w for %s: %w", errNoBackend, st.route.app, err)
+	return nil, noBackend(st.route.app, err)
 }
 
 // tryBackends calls try with the route's backends in turn, round robin from
@@ -156,9 +156,26 @@ func (p *Proxy) tryBackends(st *reqState, try func(backend string) (retry bool, 
 		if retry, err = try(b); err == nil || !retry {
 			return false, err
 		}
-		p.log.Warn("backend failed, trying the next", "app", rt.app, "backend", b, "err", err)
+		p.nextBackend(rt.app, b, err)
 	}
 	return true, err
+}
+
+// nextBackend logs a backend failure that moves a request on. (Apart, as
+// is noBackend, to keep the frames small on the way to the backend; see
+// respondH2.)
+//
+//go:noinline
+func (p *Proxy) nextBackend(app, backend string, err error) {
+	p.log.Warn("backend failed, trying the next", "app", app, "backend", backend, "err", err)
+}
+
+// noBackend is the error when every backend of app failed, the last
+// with err.
+//
+//go:noinline
+func noBackend(app string, err error) error {
+	return fmt.Errorf("%w for %s: %w", errNoBackend, app, err)
 }
 
 // trackedBody records whether a request body was read from, and keeps it

@@ -80,21 +80,33 @@ func (p *Proxy) forwardH2(w *recorder, r *http.Request, st *reqState) {
 	defer fasthttp.ReleaseResponse(resp)
 	req := &h2Request{r: r, uri: uri}
 	gone := func() bool { return r.Context().Err() != nil }
-	on1xx := func(rh *fasthttp.ResponseHeader) {
-		// Informational responses (103 Early Hints) go on to the client.
-		cleanResponseHeader(rh)
-		wh := w.Header()
-		for k, v := range rh.All() {
-			wh.Add(string(k), string(v))
-		}
-		w.WriteHeader(rh.StatusCode())
-		clear(wh)
-	}
+	on1xx := func(rh *fasthttp.ResponseHeader) { pass1xx(w, rh) }
 	bc, err := p.exchange(req, resp, st, gone, on1xx)
 	if err != nil {
 		p.errorPage(w, r, st.app, err)
 		return
 	}
+	p.respondH2(w, r, st, bc, resp)
+}
+
+// pass1xx passes an informational response (103 Early Hints) on to an
+// HTTP/2 client.
+func pass1xx(w *recorder, rh *fasthttp.ResponseHeader) {
+	cleanResponseHeader(rh)
+	wh := w.Header()
+	for k, v := range rh.All() {
+		wh.Add(string(k), string(v))
+	}
+	w.WriteHeader(rh.StatusCode())
+	clear(wh)
+}
+
+// respondH2 passes the backend's response, whose header was read into
+// resp from bc, on to an HTTP/2 client. (A function of its own, so its
+// locals are not on the stack while the backend is waited for: every
+// HTTP/2 request has a new goroutine, and a deeper stack than it starts
+// with costs a copy each time.)
+func (p *Proxy) respondH2(w *recorder, r *http.Request, st *reqState, bc *backendConn, resp *fasthttp.Response) {
 	if resp.StatusCode() == fasthttp.StatusSwitchingProtocols {
 		bc.c.Close()
 		p.log.Warn("forwarding failed", "app", st.app, "err", "backend switched protocols unasked")
@@ -240,14 +252,20 @@ func (o *h2Request) write(bw *bufio.Writer) error {
 	} else {
 		bw.WriteString("\r\nX-Forwarded-Proto: http\r\n")
 	}
-	switch {
-	case !o.body():
+	if !o.body() {
 		if r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch {
 			bw.WriteString("Content-Length: 0\r\n")
 		}
 		_, err := bw.WriteString("\r\n")
 		return err
-	case r.ContentLength > 0:
+	}
+	return o.writeBody(bw)
+}
+
+// writeBody writes the framing header fields and the body.
+func (o *h2Request) writeBody(bw *bufio.Writer) error {
+	r := o.r
+	if r.ContentLength > 0 {
 		bw.WriteString("Content-Length: ")
 		bw.WriteString(strconv.FormatInt(r.ContentLength, 10))
 		bw.WriteString("\r\n\r\n")
