@@ -128,7 +128,7 @@ func (p *Proxy) routeH1(ctx *fasthttp.RequestCtx, st *reqState, host string, htt
 	req.URI().DisablePathNormalizing = true
 	forwardHeader(&req.Header, remoteIP(ctx.RemoteAddr()), https, upgrade)
 	gone := func() bool { return peerClosed(ctx.Conn()) }
-	bc, err := p.exchange(fastRequest{req}, &ctx.Response, st, gone, nil)
+	bc, err := p.exchange(fastRequest{req}, &ctx.Response, st, gone, earlyHints(ctx))
 	if err != nil {
 		ctx.Response.Reset()
 		code, msg := errorStatus(err, st.app)
@@ -177,6 +177,25 @@ func (p *Proxy) routeH1(ctx *fasthttp.RequestCtx, st *reqState, host string, htt
 	body := p.newBackendBody(bc, &ctx.Response.Header, closing)
 	ctx.Response.SetBodyStream(body, ctx.Response.Header.ContentLength())
 	return body
+}
+
+// earlyHints passes a backend's 103 Early Hints (its Link fields) on to
+// the client of ctx, when that is safe: on the first request of a
+// connection. On later ones fasthttp may still hold the previous response
+// in its write buffer (it sends the answers to pipelined requests
+// together), and a 103 written ahead of it would overtake it. Other 1xx
+// answers are not passed on to HTTP/1.1 clients.
+func earlyHints(ctx *fasthttp.RequestCtx) func(*fasthttp.ResponseHeader) {
+	if ctx.ConnRequestNum() != 1 || !ctx.Request.Header.IsHTTP11() {
+		return nil
+	}
+	return func(h *fasthttp.ResponseHeader) {
+		// h is ctx.Response.Header, holding the 103 until the next
+		// response is read into it; EarlyHints sends its Link fields.
+		if h.StatusCode() == fasthttp.StatusEarlyHints {
+			_ = ctx.EarlyHints()
+		}
+	}
 }
 
 // upgradeH2C takes a plain "Upgrade: h2c" request over to HTTP/2 (RFC 7540

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"sort"
 	"strings"
 	"sync"
@@ -92,6 +94,18 @@ func TestBadRequestsOverTLS(t *testing.T) {
 	if !strings.Contains(line, " 400 ") {
 		t.Errorf("malformed request over TLS answered %q, want 400", line)
 	}
+	// Plain HTTP to the TLS port gets told so, as net/http's server does.
+	pc, err := net.Dial("tcp", r.httpsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	_ = pc.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(pc, "GET / HTTP/1.1\r\nHost: web.%s\r\n\r\n", domain)
+	b, _ := io.ReadAll(pc)
+	if !strings.HasPrefix(string(b), "HTTP/1.0 400 ") || !strings.Contains(string(b), "HTTPS") {
+		t.Errorf("plain HTTP to the TLS port answered %q, want 400 saying to use HTTPS", b)
+	}
 }
 
 // TestAccessLog: one line per request with its status and body size,
@@ -151,4 +165,56 @@ func (r *records) lines() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]string(nil), r.l...)
+}
+
+// TestEarlyHints has the backend answer 103 Early Hints before its
+// response: HTTP/2 clients get it on every request, HTTP/1.1 ones (plain
+// and TLS) on the first request of a connection; then the response.
+func TestEarlyHints(t *testing.T) {
+	const link = "</style.css>; rel=preload; as=style"
+	r := startProxy(t, proto.RouteTable{Routes: []proto.Route{
+		{App: "web", Hosts: []string{"web." + domain}, Backends: []string{backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Link", link)
+			w.WriteHeader(http.StatusEarlyHints)
+			clear(w.Header())
+			fmt.Fprint(w, "page")
+		}))}},
+	}}, nil)
+	for _, tc := range []struct {
+		name, url string
+		h2        bool
+		hinted    []bool // per request, on one connection
+	}{
+		{"http/1.1", "http://web." + domain + "/", false, []bool{true, false}},
+		{"https/1.1", "https://web." + domain + "/", false, []bool{true, false}},
+		{"h2", "https://web." + domain + "/", true, []bool{true, true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := r.client(tc.h2)
+			for i, want := range tc.hinted {
+				var hints []string
+				trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+					hints = append(hints, fmt.Sprintf("%d %s", code, h.Get("Link")))
+					return nil
+				}}
+				req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", tc.url, nil)
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || string(b) != "page" || resp.Header.Get("Link") != "" {
+					t.Errorf("request %d: got %d %q, Link %q; want 200 \"page\" and no Link", i, resp.StatusCode, b, resp.Header.Get("Link"))
+				}
+				var wantHints []string
+				if want {
+					wantHints = []string{"103 " + link}
+				}
+				if diff := cmp.Diff(wantHints, hints); diff != "" {
+					t.Errorf("request %d: informational responses (-want +got):\n%s", i, diff)
+				}
+			}
+		})
+	}
 }
