@@ -7,9 +7,11 @@
 // and HTTP/2 extended CONNECT when the process runs with
 // GODEBUG=http2xconnect=1), and carries gRPC end to end over h2c to the
 // backend with trailers and streaming. Bodies are streamed, never buffered.
-// GET and HEAD requests without a body, the bulk of the traffic, take a
-// direct path over pooled backend connections (direct.go); the rest goes
-// through httputil.ReverseProxy.
+// Connections are sorted as they come (run.go): HTTP/1.1 clients are
+// served by fasthttp (h1.go), HTTP/2 ones by net/http's server (h2.go;
+// x/net's for the rare h2c Upgrade); both reach backends over pooled
+// HTTP/1.1 connections from the serving goroutine (backend.go), gRPC
+// alone through httputil.ReverseProxy and an h2c transport (forward.go).
 //
 // The table is kept on disk (StateDir/routes.json) so a restarted proxy routes
 // with its last table while the master is away. Certificates come from the

@@ -12,9 +12,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
+
+// gRPC needs HTTP/2 all the way to the backend, with trailers and streams
+// both ways; that goes through httputil.ReverseProxy and an h2c
+// http.Transport (backends are plain).
 
 // stateKey carries a *reqState in a request's context from serveHTTP to
 // the round tripper and the error handler.
@@ -45,35 +48,18 @@ var errNoBackend = errors.New("no backend could be reached")
 // tripper picks a backend.
 const backendPlaceholder = "backend.invalid"
 
-func (p *Proxy) setupForwarding() {
+func (p *Proxy) setupGRPC() {
 	dialer := &net.Dialer{Timeout: p.cfg.DialTimeout, KeepAlive: 30 * time.Second}
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dialer.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, &dialError{backend: addr, err: err}
-		}
-		return c, nil
-	}
-	p.direct = newConnPool(p.cfg.MaxIdleConnsPerBackend, p.cfg.DialTimeout)
-	p.h1 = &http.Transport{
-		DialContext:           dial,
-		MaxIdleConns:          0, // no global cap; per backend below
-		MaxIdleConnsPerHost:   p.cfg.MaxIdleConnsPerBackend,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: p.cfg.ResponseHeaderTimeout,
-		ExpectContinueTimeout: time.Second,
-		// The client's Accept-Encoding goes through untouched; the proxy
-		// must not decompress on its own.
-		DisableCompression: true,
-		WriteBufferSize:    32 << 10,
-		ReadBufferSize:     32 << 10,
-	}
-	// gRPC needs HTTP/2 to the backend; backends are plain, so that is h2c
-	// with prior knowledge.
 	var h2 http.Protocols
 	h2.SetUnencryptedHTTP2(true)
 	p.h2c = &http.Transport{
-		DialContext:        dial,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, &dialError{backend: addr, err: err}
+			}
+			return c, nil
+		},
 		Protocols:          &h2,
 		IdleConnTimeout:    90 * time.Second,
 		DisableCompression: true,
@@ -89,9 +75,8 @@ func (p *Proxy) setupForwarding() {
 		BufferPool:   bufPool{},
 		ErrorHandler: p.proxyError,
 		ErrorLog:     serverErrorLog(p.log),
-		// Zero still flushes at once for streams of unknown length and
-		// text/event-stream (ReverseProxy's own rule); gRPC responses have
-		// no Content-Length, so they are flushed per write.
+		// gRPC responses have no Content-Length, so they are flushed per
+		// write.
 		FlushInterval: 0,
 	}
 }
@@ -118,17 +103,13 @@ func isGRPC(r *http.Request) bool {
 
 // roundTripper picks a backend for each request and moves on to the next
 // when one cannot be connected to, as long as no byte of the request body
-// was read: a redeploy that takes an instance away costs no request.
+// was read.
 type roundTripper struct{ p *Proxy }
 
 func (t roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	st, _ := req.Context().Value(stateKey{}).(*reqState)
 	if st == nil || st.route == nil {
 		return nil, errors.New("proxy: request without route")
-	}
-	tr := t.p.h1
-	if isGRPC(req) {
-		tr = t.p.h2c
 	}
 	var body *trackedBody
 	var answer *http.Response
@@ -141,13 +122,14 @@ func (t roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		u := *req.URL
 		u.Host = b
 		out.URL = &u
-		resp, err := tr.RoundTrip(&out)
+		resp, err := t.p.h2c.RoundTrip(&out)
 		if err == nil {
 			answer = resp
 			return false, nil
 		}
 		var de *dialError
-		retry := (errors.As(err, &de) && (body == nil || !body.read.Load())) || retrySafe(req, body, err)
+		retry := (errors.As(err, &de) && (body == nil || !body.read.Load())) ||
+			(body == nil && req.Context().Err() == nil && droppedUnanswered(err))
 		return retry, err
 	})
 	if !exhausted {
@@ -156,7 +138,7 @@ func (t roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if body != nil {
 		body.rc.Close()
 	}
-	return nil, fmt.Errorf("%w for %s: %w", errNoBackend, st.route.app, err)
+	return nil, noBackend(st.route.app, err)
 }
 
 // tryBackends calls try with the route's backends in turn, round robin from
@@ -174,28 +156,26 @@ func (p *Proxy) tryBackends(st *reqState, try func(backend string) (retry bool, 
 		if retry, err = try(b); err == nil || !retry {
 			return false, err
 		}
-		p.log.Warn("backend failed, trying the next", "app", rt.app, "backend", b, "err", err)
+		p.nextBackend(rt.app, b, err)
 	}
 	return true, err
 }
 
-// retrySafe reports whether a request that failed on one backend, after
-// connecting, may go to the next: only a bodiless request of an idempotent
-// method whose backend broke the connection without answering (it died,
-// or was stopped, under it). A timeout is not retried: the backend may be
-// working on it.
-func retrySafe(req *http.Request, body *trackedBody, err error) bool {
-	switch req.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions:
-	default:
-		return false
-	}
-	var ne net.Error
-	if body != nil || req.Context().Err() != nil || (errors.As(err, &ne) && ne.Timeout()) {
-		return false
-	}
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
+// nextBackend logs a backend failure that moves a request on. (Apart, as
+// is noBackend, to keep the frames small on the way to the backend; see
+// respondH2.)
+//
+//go:noinline
+func (p *Proxy) nextBackend(app, backend string, err error) {
+	p.log.Warn("backend failed, trying the next", "app", app, "backend", backend, "err", err)
+}
+
+// noBackend is the error when every backend of app failed, the last
+// with err.
+//
+//go:noinline
+func noBackend(app string, err error) error {
+	return fmt.Errorf("%w for %s: %w", errNoBackend, app, err)
 }
 
 // trackedBody records whether a request body was read from, and keeps it
@@ -222,23 +202,6 @@ func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		app = st.app
 	}
 	p.errorPage(w, r, app, err)
-}
-
-// errorPage answers a request that could not be forwarded.
-func (p *Proxy) errorPage(w http.ResponseWriter, r *http.Request, app string, err error) {
-	var ne net.Error
-	switch {
-	case r.Context().Err() != nil:
-		// The client left; nobody reads this answer.
-		w.WriteHeader(499)
-	case errors.Is(err, errNoBackend):
-		page(w, http.StatusBadGateway, "no instance of %s could be reached", app)
-	case errors.As(err, &ne) && ne.Timeout():
-		page(w, http.StatusGatewayTimeout, "%s did not answer in time", app)
-	default:
-		p.log.Warn("forwarding failed", "app", app, "err", err)
-		page(w, http.StatusBadGateway, "%s answered with an error", app)
-	}
 }
 
 // bufPool recycles the copy buffers of response bodies.

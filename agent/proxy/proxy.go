@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http2"
 
 	"gasper/proto"
 )
@@ -26,13 +29,25 @@ type Proxy struct {
 	// setMu orders SetTable calls (version check, save, swap).
 	setMu sync.Mutex
 
+	// pool keeps the HTTP/1.1 backend connections (backend.go); rp and
+	// h2c carry gRPC (forward.go).
+	pool    *connPool
 	rp      *httputil.ReverseProxy
-	h1, h2c *http.Transport
-	// direct pools the backend connections of the direct path (direct.go);
-	// tests set directOff to compare it with the ReverseProxy path.
-	direct    *connPool
-	directOff atomic.Bool
-	handler   http.Handler
+	h2c     *http.Transport
+	handler http.Handler
+
+	// h2 serves HTTP/2 connections; h2up those upgraded from h2c, with
+	// h2upBase as its configuration and graceful shutdown (h2.go).
+	h2       *http.Server
+	h2up     *http2.Server
+	h2upBase *http.Server
+
+	// conns are the client connections being served by fasthttp or
+	// h2up, closed when a shutdown runs out of time; h2conns counts the
+	// ones h2up serves.
+	connsMu sync.Mutex
+	conns   map[net.Conn]struct{}
+	h2conns sync.WaitGroup
 
 	// ctx lives as long as the proxy serves: request contexts and ACME
 	// work derive from it, so ending it ends hijacked streams too.
@@ -50,10 +65,13 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	p := &Proxy{cfg: cfg, log: cfg.Logger.With("component", "proxy"), access: cfg.AccessLogger}
+	p := &Proxy{cfg: cfg, log: cfg.Logger.With("component", "proxy"), access: cfg.AccessLogger,
+		conns: map[net.Conn]struct{}{}}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.setupForwarding()
+	p.pool = newConnPool(p.cfg.MaxIdleConnsPerBackend, p.cfg.DialTimeout)
+	p.setupGRPC()
 	p.handler = http.HandlerFunc(p.serveHTTP)
+	p.setupH2()
 
 	empty, _ := compile(proto.RouteTable{})
 	p.cur.Store(empty)
@@ -90,7 +108,7 @@ func (p *Proxy) SetTable(t proto.RouteTable) error {
 		return err
 	}
 	p.cur.Store(c)
-	p.direct.retain(c.backends())
+	p.pool.retain(c.backends())
 	p.syncACME()
 	p.log.Info("route table set", "version", t.Version, "routes", len(t.Routes),
 		"certificates", len(t.Certificates))
@@ -102,35 +120,33 @@ func (p *Proxy) Table() proto.RouteTable {
 	return p.cur.Load().table
 }
 
-// Handler returns the routing handler (what both listeners serve, minus
-// the h2c Upgrade wrapper), for tests and embedding.
+// Handler returns the routing handler HTTP/2 requests go to, for tests
+// and embedding. HTTP/1.1 is served by fasthttp (h1.go) with the same
+// routing.
 func (p *Proxy) Handler() http.Handler { return p.handler }
 
-// hostOf returns r's host, lower-cased, without port or trailing dot.
-func hostOf(r *http.Request) string {
-	h := r.Host
+// normHost returns a Host header's name, lower-cased, without port or
+// trailing dot.
+func normHost(h string) string {
 	if hp, _, err := net.SplitHostPort(h); err == nil {
 		h = hp
 	}
 	return strings.TrimSuffix(strings.ToLower(h), ".")
 }
 
+// serveHTTP serves HTTP/2 requests (over TLS, h2c, and h2c upgrades).
 func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w}
 	st := &reqState{}
-	host := hostOf(r)
+	host := normHost(r.Host)
 	defer func() {
 		if !p.access.Enabled(r.Context(), slog.LevelInfo) {
 			return
 		}
-		p.access.LogAttrs(r.Context(), slog.LevelInfo, "access",
-			slog.String("host", host), slog.String("method", r.Method),
-			slog.String("path", r.URL.Path), slog.String("proto", r.Proto),
-			slog.Int("status", rec.statusOr200()), slog.Int64("bytes", rec.bytes),
-			slog.Duration("duration", time.Since(start)),
-			slog.String("app", st.app), slog.String("backend", st.backend),
-			slog.String("client", r.RemoteAddr))
+		p.logAccess(&accessEntry{start: start, host: host, method: r.Method, path: r.URL.Path,
+			proto: r.Proto, status: rec.statusOr200(), bytes: rec.bytes,
+			app: st.app, backend: st.backend, client: r.RemoteAddr})
 	}()
 
 	if r.TLS == nil && p.serveACMEChallenge(rec, r) {
@@ -144,7 +160,7 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	st.app = rt.app
 	if r.TLS == nil && rt.redirect {
-		p.redirectHTTPS(rec, r, host)
+		http.Redirect(rec, r, p.httpsURL(host, r.URL.RequestURI()), http.StatusPermanentRedirect)
 		return
 	}
 	if len(rt.backends) == 0 {
@@ -152,24 +168,60 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.route = rt
-	if isH2WebSocket(r) {
+	switch {
+	case isH2WebSocket(r):
 		p.serveH2WebSocket(rec, r, st)
-		return
+	case isGRPC(r):
+		p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+	default:
+		p.forwardH2(rec, r, st)
 	}
-	if canDirect(r) && !p.directOff.Load() {
-		p.serveDirect(rec, r, st)
-		return
-	}
-	p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
 }
 
-// redirectHTTPS answers a plain request with 308 to the same URL on HTTPS.
-func (p *Proxy) redirectHTTPS(w http.ResponseWriter, r *http.Request, host string) {
+// httpsURL is where a redirect to HTTPS points.
+func (p *Proxy) httpsURL(host, requestURI string) string {
 	target := host
 	if _, port, err := net.SplitHostPort(p.cfg.HTTPSAddr); err == nil && port != "443" && port != "0" {
 		target = net.JoinHostPort(host, port)
 	}
-	http.Redirect(w, r, "https://"+target+r.URL.RequestURI(), http.StatusPermanentRedirect)
+	return "https://" + target + requestURI
+}
+
+// statusClientGone is logged for requests whose client left before the
+// answer (nginx's 499).
+const statusClientGone = 499
+
+// errorStatus maps a failed forward to a status and a message for its
+// page.
+func errorStatus(err error, app string) (int, string) {
+	var ne net.Error
+	switch {
+	case errors.Is(err, errClientGone):
+		return statusClientGone, ""
+	case errors.Is(err, errNoBackend):
+		return http.StatusBadGateway, fmt.Sprintf("no instance of %s could be reached", app)
+	case errors.As(err, &ne) && ne.Timeout():
+		return http.StatusGatewayTimeout, fmt.Sprintf("%s did not answer in time", app)
+	default:
+		return http.StatusBadGateway, fmt.Sprintf("%s answered with an error", app)
+	}
+}
+
+// errorPage answers a request that could not be forwarded.
+func (p *Proxy) errorPage(w http.ResponseWriter, r *http.Request, app string, err error) {
+	if r.Context().Err() != nil {
+		err = errClientGone
+	}
+	code, msg := errorStatus(err, app)
+	switch {
+	case code == statusClientGone:
+		// Nobody reads this answer.
+		w.WriteHeader(code)
+		return
+	case code == http.StatusBadGateway && !errors.Is(err, errNoBackend):
+		p.log.Warn("forwarding failed", "app", app, "err", err)
+	}
+	page(w, code, "%s", msg)
 }
 
 // page writes a short plain-text error page.
@@ -180,6 +232,24 @@ func page(w http.ResponseWriter, code int, format string, args ...any) {
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	fmt.Fprintf(w, "%d %s: "+format+"\n", append([]any{code, http.StatusText(code)}, args...)...)
+}
+
+// accessEntry is one access log line.
+type accessEntry struct {
+	start                                           time.Time
+	host, method, path, proto, app, backend, client string
+	status                                          int
+	bytes                                           int64
+}
+
+func (p *Proxy) logAccess(e *accessEntry) {
+	p.access.LogAttrs(p.ctx, slog.LevelInfo, "access",
+		slog.String("host", e.host), slog.String("method", e.method),
+		slog.String("path", e.path), slog.String("proto", e.proto),
+		slog.Int("status", e.status), slog.Int64("bytes", e.bytes),
+		slog.Duration("duration", time.Since(e.start)),
+		slog.String("app", e.app), slog.String("backend", e.backend),
+		slog.String("client", e.client))
 }
 
 // recorder notes the status and size of a response for the access log.

@@ -59,10 +59,13 @@ func (p *Proxy) acmeConfig() *certmagic.Config {
 	return p.acme.cfg
 }
 
+// acmeChallengePath is where HTTP-01 challenges are fetched.
+const acmeChallengePath = "/.well-known/acme-challenge/"
+
 // serveACMEChallenge answers an HTTP-01 challenge request; false means r
 // is not one.
 func (p *Proxy) serveACMEChallenge(w http.ResponseWriter, r *http.Request) bool {
-	if !strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
+	if !strings.HasPrefix(r.URL.Path, acmeChallengePath) {
 		return false
 	}
 	p.acme.mu.Lock()
