@@ -563,6 +563,7 @@ func (s *Service) replicate(app string, n int, node api.Node, key string) {
 		}
 		bl := &buildLog{notify: make(chan struct{})}
 		s.log.Info("building a replica's image", "app", app, "release", n, "node", node.ID)
+		start := time.Now()
 		res, _, err := s.buildOn(ctx, a, &r, bl, node)
 		if err == nil && !res.OK {
 			err = errors.New(res.Error)
@@ -571,6 +572,7 @@ func (s *Service) replicate(app string, n int, node api.Node, key string) {
 			return err
 		}
 		s.markBuilt(node.ID, r.Image)
+		s.log.Info("built a replica's image", "app", app, "release", n, "node", node.ID, "took", time.Since(start).Round(time.Millisecond))
 		return nil
 	}()
 	s.mu.Lock()
