@@ -87,6 +87,10 @@ type Config struct {
 	// SSHIdleTimeout closes SSH connections idle that long; default 30m.
 	SSHAddr        string
 	SSHIdleTimeout time.Duration
+	// MaxBuilds is how many app image builds the app role runs at once;
+	// default 2. More than one keeps a failover, which rebuilds several
+	// apps on each live node at the same time, from queueing them.
+	MaxBuilds int
 	// Handler serves the master's calls beyond ping, facts and the roles'
 	// own routes; nil answers 404.
 	Handler http.Handler
@@ -165,6 +169,12 @@ func (c *Config) Validate() error {
 	}
 	if c.ImageCacheDir == "" {
 		c.ImageCacheDir = image.DefaultCacheDir
+	}
+	if c.MaxBuilds < 0 {
+		return fmt.Errorf("--max-builds %d: use 1 or more (0 means the default, 2)", c.MaxBuilds)
+	}
+	if c.MaxBuilds == 0 {
+		c.MaxBuilds = 2
 	}
 	if c.ContainerdTimeout <= 0 {
 		c.ContainerdTimeout = 5 * time.Second
@@ -270,7 +280,7 @@ func Run(ctx context.Context, cfg Config) error {
 		// The managers report through the tunnel client: start them once that exists.
 		if slices.Contains(cfg.Roles, proto.RoleApp) {
 			mgr, err := apps.New(apps.Config{Driver: drv, Images: imgs, Master: master,
-				StateDir: cfg.StateDir, Advertise: cfg.Advertise, Logger: cfg.Logger})
+				StateDir: cfg.StateDir, Advertise: cfg.Advertise, Logger: cfg.Logger, MaxBuilds: cfg.MaxBuilds})
 			if err != nil {
 				return err
 			}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -188,7 +187,7 @@ func TestPartition(t *testing.T) {
 		}
 		t.Logf("round %d: %s died; serving again after %v; 2 replicas on live nodes again after %v; failed requests of those: %v",
 			round, victim, roundTimes(single, times), roundTimes(replicas, times), lostReq)
-		t.Logf("round %d: where the seconds went (since the kill):%s", round, failoverBreakdown(filepath.Join(c.dir, "master.log"), killed, moved, times))
+		t.Logf("round %d: where the seconds went (since the kill):%s", round, failoverBreakdown(c.logPaths(append([]string{"master"}, live...)...), killed, moved, times))
 
 		// The machine comes back: the agent starts with its saved desired
 		// set, which still has the apps that moved away. It must not run them.

@@ -68,11 +68,11 @@ func (f *flushWriter) Write(p []byte) (int, error) {
 
 func (m *Manager) build(ctx context.Context, req proto.BuildRequest, out io.Writer) (proto.BuildResult, error) {
 	say := func(format string, args ...any) { fmt.Fprintf(out, "==> "+format+"\n", args...) }
-	if !m.buildMu.TryLock() {
-		say("waiting for another build on this node to finish")
-		m.buildMu.Lock()
+	done, err := m.buildSlot(ctx, req.Image, say)
+	if err != nil {
+		return proto.BuildResult{}, err
 	}
-	defer m.buildMu.Unlock()
+	defer done()
 
 	work, err := os.MkdirTemp(filepath.Join(m.cfg.StateDir), "build-")
 	if err != nil {
@@ -136,6 +136,51 @@ func (m *Manager) build(ctx context.Context, req proto.BuildRequest, out io.Writ
 	m.save()
 	m.mu.Unlock()
 	return res, nil
+}
+
+// buildSlot waits until no other build of image runs here and fewer than
+// Config.MaxBuilds builds run, and returns the function that ends the
+// build's turn.
+func (m *Manager) buildSlot(ctx context.Context, image string, say func(string, ...any)) (func(), error) {
+	told := false
+	for {
+		m.mu.Lock()
+		busy, ok := m.imgBusy[image]
+		if !ok {
+			busy = make(chan struct{})
+			m.imgBusy[image] = busy
+		}
+		m.mu.Unlock()
+		if !ok {
+			release := func() {
+				m.mu.Lock()
+				delete(m.imgBusy, image)
+				m.mu.Unlock()
+				close(busy)
+			}
+			select {
+			case m.builds <- struct{}{}:
+			default:
+				say("waiting for one of the %d builds on this node to finish", cap(m.builds))
+				select {
+				case m.builds <- struct{}{}:
+				case <-ctx.Done():
+					release()
+					return nil, fmt.Errorf("waited for a build slot: %w", ctx.Err())
+				}
+			}
+			return func() { <-m.builds; release() }, nil
+		}
+		if !told {
+			say("waiting for another build of %s on this node to finish", image)
+			told = true
+		}
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waited for another build of %s: %w", image, ctx.Err())
+		}
+	}
 }
 
 func (m *Manager) runBuild(ctx context.Context, req proto.BuildRequest, rt runtimes.Runtime, base, cmd, dir string, port int, out io.Writer) error {

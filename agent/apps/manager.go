@@ -57,6 +57,10 @@ type Config struct {
 	// waits for the master's current one before it starts instances from
 	// the saved set; default 5s (the master's default heartbeat grace).
 	SavedWait time.Duration
+
+	// MaxBuilds is how many image builds run at once; default 2. Builds of
+	// one image never run side by side.
+	MaxBuilds int
 }
 
 // Manager runs the app role. Create it with New, register its routes and
@@ -72,14 +76,24 @@ type Manager struct {
 	leaving map[string]bool          // containers being stopped in the background
 	dropped map[string]bool          // apps no longer desired here: their images go once their containers have
 	wake    chan struct{}
-	changed bool       // an instance changed state: report at once
-	buildMu sync.Mutex // one build at a time: builds are heavy on small nodes
-	startup            // the saved desired set waits for the master's
+	changed bool                     // an instance changed state: report at once
+	builds  chan struct{}            // a slot per build that may run: builds are heavy on small nodes
+	imgBusy map[string]chan struct{} // image -> closed when its build ends: one build per image
+	startup                          // the saved desired set waits for the master's
 
 	// unrouted: the master's last push said no route has this node's
 	// instances (it is down or returning), so what leaves needs no drain.
 	unrouted bool
 }
+
+// freshPoll is how soon the manager looks again at an instance that is
+// starting (or at an old one waiting for its successor), rather than at
+// the next one-second tick.
+const freshPoll = 250 * time.Millisecond
+
+// freshWatch is how long after its start an instance is looked at every
+// freshPoll until it is healthy.
+const freshWatch = 20 * time.Second
 
 // tracked is what the manager remembers of a container between passes.
 type tracked struct {
@@ -110,8 +124,12 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.MaxBuilds <= 0 {
+		cfg.MaxBuilds = 2
+	}
 	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "apps"), track: map[string]*tracked{},
-		images: map[string][]string{}, leaving: map[string]bool{}, dropped: map[string]bool{}, wake: make(chan struct{}, 1)}
+		images: map[string][]string{}, leaving: map[string]bool{}, dropped: map[string]bool{}, wake: make(chan struct{}, 1),
+		builds: make(chan struct{}, cfg.MaxBuilds), imgBusy: map[string]chan struct{}{}}
 	var st stateFile
 	ok, err := jsonfile.Load(m.statePath(), &st)
 	if err != nil {
@@ -288,11 +306,17 @@ func (m *Manager) converge(ctx context.Context, spec proto.AppSpec, cs []contain
 			old = append(old, c)
 		}
 	}
-	starting := 0
+	starting, fresh := 0, false
 	for _, c := range cur {
-		if state, _ := m.check(ctx, spec, c); state == proto.InstanceHealthy {
+		switch state, _ := m.check(ctx, spec, c); state {
+		case proto.InstanceHealthy:
 			healthy[c.ID] = true
-		} else {
+		case proto.InstanceStarting:
+			// Watched closely for a while; a slow starter is then left to
+			// the tick.
+			fresh = fresh || time.Since(c.StartedAt) < freshWatch
+			starting++
+		default:
 			starting++
 		}
 	}
@@ -325,6 +349,7 @@ func (m *Manager) converge(ctx context.Context, spec proto.AppSpec, cs []contain
 			m.log.Error("start instance", "app", spec.App, "release", spec.Release, "err", err)
 			break
 		}
+		fresh = true
 	}
 	// Old ones leave as new ones are healthy: never fewer than n serving.
 	sort.SliceStable(old, func(i, j int) bool { // the failing leave first
@@ -333,9 +358,11 @@ func (m *Manager) converge(ctx context.Context, spec proto.AppSpec, cs []contain
 	for i := 0; i < len(old) && len(old)-i+len(healthy) > n; i++ {
 		m.leave(ctx, old[i])
 	}
-	if len(old) > 0 {
-		// Watch the new ones become healthy without waiting for the tick.
-		time.AfterFunc(500*time.Millisecond, m.poke)
+	if fresh || len(old) > 0 {
+		// Watch new instances become healthy without waiting for the tick:
+		// a replica that replaces one on a dead node serves a second
+		// sooner, and an old one leaves as soon as its successor serves.
+		time.AfterFunc(freshPoll, m.poke)
 	}
 }
 
@@ -475,6 +502,9 @@ func (m *Manager) check(ctx context.Context, spec proto.AppSpec, c container.Sta
 		if m.healthy(ctx, spec, c) {
 			if t.state != proto.InstanceHealthy {
 				t.healthyAt = time.Now()
+				if t.state == proto.InstanceStarting {
+					m.log.Info("instance healthy", "app", spec.App, "container", c.ID, "after", time.Since(t.since).Round(time.Millisecond))
+				}
 			}
 			t.state = proto.InstanceHealthy
 			t.lastLog = ""

@@ -31,6 +31,7 @@ type joinOptions struct {
 	dnsAddr             string
 	sshAddr             string
 	sshIdleTimeout      time.Duration
+	maxBuilds           int
 	logFormat           string
 	logLevel            string
 	configFile          string
@@ -81,6 +82,7 @@ environment, which wins over the file.`,
 	f.StringVar(&opts.dnsAddr, "dns-addr", "", "where the dns role answers, UDP and TCP (default ADVERTISE:53)")
 	f.StringVar(&opts.sshAddr, "ssh-addr", "", "where the ssh role accepts users (default ADVERTISE:2222)")
 	f.DurationVar(&opts.sshIdleTimeout, "ssh-idle-timeout", 30*time.Minute, "close SSH connections that carried nothing for this long")
+	f.IntVar(&opts.maxBuilds, "max-builds", 2, "app image builds this node runs at once (a failover rebuilds several apps on each live node)")
 	f.StringVar(&opts.logFormat, "log-format", "auto", "log format: auto (JSON unless stderr is a terminal), text or json")
 	f.StringVar(&opts.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&opts.configFile, "config", "", "YAML file whose keys are these flags' names")
@@ -129,6 +131,7 @@ func (o *joinOptions) config(cmd *cobra.Command, args []string, getenv func(stri
 		DNSAddr:             o.dnsAddr,
 		SSHAddr:             o.sshAddr,
 		SSHIdleTimeout:      o.sshIdleTimeout,
+		MaxBuilds:           o.maxBuilds,
 		Logger:              logger,
 	}
 	if err := cfg.Validate(); err != nil {
