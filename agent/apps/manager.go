@@ -91,6 +91,9 @@ type Manager struct {
 // the next one-second tick.
 const freshPoll = 250 * time.Millisecond
 
+// convergeAtOnce bounds how many apps a reconcile pass converges at once.
+const convergeAtOnce = 4
+
 // freshWatch is how long after its start an instance is looked at every
 // freshPoll until it is healthy.
 const freshWatch = 20 * time.Second
@@ -261,9 +264,20 @@ func (m *Manager) reconcile(ctx context.Context) {
 			byApp[app] = append(byApp[app], c)
 		}
 	}
+	// Apps converge side by side: after a failover a node starts several
+	// new instances at once, and each start (snapshot, network, task) and
+	// health check would otherwise wait for the others'.
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, convergeAtOnce)
 	for app, spec := range desired {
-		m.converge(ctx, spec, byApp[app])
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			m.converge(ctx, spec, byApp[app])
+		}()
 	}
+	wg.Wait()
 	for app, cs := range byApp {
 		if _, ok := desired[app]; !ok {
 			for _, c := range cs {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"gasper/api"
+	"gasper/master/store"
 	"gasper/proto"
 )
 
@@ -27,6 +28,10 @@ type rules struct {
 	minFreeDisk int64
 	// cpuOvercommit: a node takes requested CPUs up to its cores times this.
 	cpuOvercommit float64
+	// warm: nodes that hold the image of the release being placed, so a
+	// replica there starts without a build. Among nodes with as few of the
+	// app's replicas, they come first.
+	warm map[string]bool
 }
 
 // room is what one candidate node has free.
@@ -34,6 +39,7 @@ type room struct {
 	node *api.Node // in the caller's list: copying each node was most of a pass's cost
 	mem  int64
 	cpu  float64 // CPUs that may still be requested
+	warm bool    // it has the release's image
 }
 
 // spread picks nodes for n more replicas of an app that needs need per
@@ -42,7 +48,8 @@ type room struct {
 // already included. Among ready, connected, uncordoned nodes with the app
 // role (other than skip) and enough free disk, each replica goes where
 // both its memory and CPUs fit, on the node with the fewest replicas of
-// the app, then the most free memory. When fewer than n fit, reason says
+// the app, then one that has the release's image (r.warm), then the most
+// free memory. When fewer than n fit, reason says
 // what is missing. used and have are not changed.
 func spread(nodes []api.Node, used map[string]Resources, need Resources, n int, have map[string]int, skip string, r rules) (picked []api.Node, reason string) {
 	var cands []room
@@ -62,7 +69,7 @@ func spread(nodes []api.Node, used map[string]Resources, need Resources, n int, 
 		}
 		u := used[nd.ID]
 		cands = append(cands, room{node: nd, mem: int64(nd.Facts.MemoryBytes) - u.Memory,
-			cpu: float64(nd.Facts.CPUs)*max(r.cpuOvercommit, 1) - u.CPUs})
+			cpu: float64(nd.Facts.CPUs)*max(r.cpuOvercommit, 1) - u.CPUs, warm: r.warm[nd.ID]})
 	}
 	count := map[string]int{}
 	for id, k := range have {
@@ -94,11 +101,15 @@ func spread(nodes []api.Node, used map[string]Resources, need Resources, n int, 
 }
 
 // better says whether a replica goes on c rather than on b: fewer replicas
-// of the app first, then more free memory, then the node id (so the choice
-// is the same every time).
+// of the app first, then a node that has the image (no build: a failover
+// onto it serves seconds sooner), then more free memory, then the node id
+// (so the choice is the same every time).
 func better(c, b room, count map[string]int) bool {
 	if count[c.node.ID] != count[b.node.ID] {
 		return count[c.node.ID] < count[b.node.ID]
+	}
+	if c.warm != b.warm {
+		return c.warm
 	}
 	if c.mem != b.mem {
 		return c.mem > b.mem
@@ -187,6 +198,39 @@ func (s *Service) needOf(c api.AppConfig) Resources {
 
 func (s *Service) rules() rules {
 	return rules{minFreeDisk: s.cfg.MinFreeDisk, cpuOvercommit: s.cfg.CPUOvercommit}
+}
+
+// rulesFor are the placement rules for more replicas of a: the nodes that
+// already hold its current release's image are preferred (see better).
+func (s *Service) rulesFor(ctx context.Context, a store.App, nodes []api.Node) rules {
+	r := s.rules()
+	r.warm = s.warmNodes(ctx, a, nodes)
+	return r
+}
+
+// warmNodes are the ready nodes that hold the image of a's current release,
+// as their reports (or this master's builds) say.
+func (s *Service) warmNodes(ctx context.Context, a store.App, nodes []api.Node) map[string]bool {
+	if a.Release == 0 {
+		return nil
+	}
+	image := s.imageOf(ctx, a.Name, a.Release)
+	if image == "" {
+		return nil
+	}
+	var warm map[string]bool
+	for _, n := range nodes {
+		if !ready(n) {
+			continue
+		}
+		if has, known := s.hasImage(n.ID, a.Name, image); has && known {
+			if warm == nil {
+				warm = map[string]bool{}
+			}
+			warm[n.ID] = true
+		}
+	}
+	return warm
 }
 
 // Allocated is the memory reserved on each node by the apps and databases placed there; database

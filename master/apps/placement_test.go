@@ -1,10 +1,14 @@
 package apps
 
 import (
+	"context"
+	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"gasper/api"
+	"gasper/master/store"
 	"gasper/proto"
 )
 
@@ -76,6 +80,16 @@ func TestSpread(t *testing.T) {
 			reason: "every ready app node has less than 1 GiB of free disk (1)"},
 		{name: "no app node", nodes: []api.Node{node("a", 2*gib, func(n *api.Node) { n.Roles = nil })}, need: one, n: 1,
 			reason: "no ready app node: add one with gasper node token and gasper-agent join --roles app"},
+		{name: "a node with the image wins over more free memory", nodes: []api.Node{node("a", 8*gib, nil), node("b", 16*gib, nil)},
+			rules: rules{warm: map[string]bool{"a": true}}, need: one, n: 1, want: "a"},
+		{name: "the image does not beat the spread", nodes: []api.Node{node("a", 8*gib, nil), node("b", 4*gib, nil)},
+			have: map[string]int{"a": 1}, rules: rules{warm: map[string]bool{"a": true}}, need: one, n: 1, want: "b"},
+		{name: "the image does not beat capacity", nodes: []api.Node{node("a", 8*gib, nil), node("b", 4*gib, nil)},
+			used: map[string]Resources{"a": {Memory: 7*gib + 512<<20}}, rules: rules{warm: map[string]bool{"a": true}}, need: one, n: 1, want: "b"},
+		{name: "the image does not beat cordon or low disk", nodes: []api.Node{node("a", 8*gib, cordoned), node("b", 8*gib, fullDisk), node("c", 2*gib, nil)},
+			rules: rules{minFreeDisk: gib, warm: map[string]bool{"a": true, "b": true}}, need: one, n: 1, want: "c"},
+		{name: "replicas still spread, the node with the image first", nodes: []api.Node{node("a", 16*gib, nil), node("b", 8*gib, nil), node("c", 4*gib, nil)},
+			rules: rules{warm: map[string]bool{"c": true}}, need: one, n: 3, want: "c,a,b"},
 		{name: "all cordoned", nodes: []api.Node{node("a", 2*gib, cordoned)}, need: one, n: 1,
 			reason: "every ready app node is cordoned (1): uncordon one with gasper node uncordon NODE, or add one"},
 	}
@@ -123,5 +137,32 @@ func TestSizeText(t *testing.T) {
 		if got := sizeText(in); got != want {
 			t.Errorf("sizeText(%d) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestWarmNodes(t *testing.T) {
+	const image = "gasper/web:3"
+	ready := func(id string) api.Node {
+		return api.Node{ID: id, State: api.NodeReady, Connected: true, Roles: []string{proto.RoleApp}}
+	}
+	down := ready("down")
+	down.State = api.NodeDown
+	s := &Service{images: map[string]string{"web/3": image}, built: map[string]time.Time{"fresh " + image: time.Now()},
+		reports: map[string]proto.StatusReport{
+			"has":    {Images: map[string][]string{"web": {"gasper/web:2", image}}},
+			"old":    {Images: map[string][]string{"web": {"gasper/web:2"}}},
+			"other":  {Images: map[string][]string{"api": {image}}},
+			"fresh":  {Images: map[string][]string{}}, // built here a moment ago, not reported yet
+			"down":   {Images: map[string][]string{"web": {image}}},
+			"silent": {}, // reports no images: unknown, so not counted
+		}}
+	nodes := []api.Node{ready("has"), ready("old"), ready("other"), ready("fresh"), down, ready("silent"), ready("unreported")}
+	got := s.warmNodes(context.Background(), store.App{Name: "web", Release: 3}, nodes)
+	want := map[string]bool{"has": true, "fresh": true}
+	if !maps.Equal(got, want) {
+		t.Errorf("warmNodes = %v, want %v", got, want)
+	}
+	if got := s.warmNodes(context.Background(), store.App{Name: "web"}, nodes); got != nil {
+		t.Errorf("warmNodes of an app with no release = %v, want none", got)
 	}
 }

@@ -161,7 +161,8 @@ func (s *Service) fillAll(ctx context.Context, as []store.App, nodes []api.Node,
 			}
 		}
 		need := s.needOf(a.Config)
-		picked, reason := spread(nodes, used, need, missing, counts(a.Nodes), "", s.rules())
+		r := s.rulesFor(ctx, a, nodes)
+		picked, reason := spread(nodes, used, need, missing, counts(a.Nodes), "", r)
 		pending := reason
 		if reason != "" && len(a.Nodes)+len(picked) > 0 {
 			pending = fmt.Sprintf("%d of %d replicas placed; %s", len(a.Nodes)+len(picked), a.Replicas, reason)
@@ -174,6 +175,9 @@ func (s *Service) fillAll(ctx context.Context, as []store.App, nodes []api.Node,
 			u := used[n.ID]
 			why := fmt.Sprintf("on %s (%s): needs %s and %s CPUs; the node had %s free of %s", n.Hostname, n.ID,
 				sizeText(need.Memory), cpuText(need.CPUs), sizeText(int64(n.Facts.MemoryBytes)-u.Memory), sizeText(int64(n.Facts.MemoryBytes)))
+			if r.warm[n.ID] {
+				why += "; it has the release's image, so nothing is built"
+			}
 			if a.Replicas > 1 {
 				why += fmt.Sprintf(" (replica %d of %d)", len(a.Nodes)+i+1, a.Replicas)
 			}
@@ -417,7 +421,7 @@ func (s *Service) replace(ctx context.Context, app string, nodes []api.Node) (st
 		if err != nil {
 			return a, err
 		}
-		picked, reason := spread(nodes, used, s.needOf(a.Config), len(down), counts(kept), "", s.rules())
+		picked, reason := spread(nodes, used, s.needOf(a.Config), len(down), counts(kept), "", s.rulesFor(ctx, a, nodes))
 		if stay := len(down) - len(picked); stay > 0 {
 			kept = append(kept, down[:stay]...)
 			waitReason = fmt.Sprintf("%d of %d replicas wait on %s (down); %s", stay, a.Replicas, s.hostnames(down[:stay], byID), reason)
@@ -765,12 +769,17 @@ func (s *Service) moveOff(ctx context.Context, app, from string) error {
 	have := counts(a.Nodes)
 	have[from]--
 	need := s.needOf(a.Config)
-	picked, reason := spread(nodes, used, need, 1, have, from, s.rules())
+	r := s.rulesFor(ctx, a, nodes)
+	picked, reason := spread(nodes, used, need, 1, have, from, r)
 	if len(picked) == 0 {
 		s.placeMu.Unlock()
 		return &noRoomError{"no other node has room: " + reason}
 	}
 	to := picked[0]
+	warm := ""
+	if r.warm[to.ID] {
+		warm = "; it has the release's image, so nothing is built"
+	}
 	a, err = s.update(ctx, app, func(x *store.App) error {
 		if i := slices.Index(x.Nodes, from); i >= 0 {
 			x.Nodes[i] = to.ID
@@ -790,8 +799,8 @@ func (s *Service) moveOff(ctx context.Context, app, from string) error {
 		return err
 	}
 	free := int64(to.Facts.MemoryBytes) - used[to.ID].Memory
-	s.system(ctx, "app.place", app, fmt.Sprintf("drain of %s: on %s (%s): needs %s and %s CPUs; the node had %s free of %s",
-		from, to.Hostname, to.ID, sizeText(need.Memory), cpuText(need.CPUs), sizeText(free), sizeText(int64(to.Facts.MemoryBytes))))
+	s.system(ctx, "app.place", app, fmt.Sprintf("drain of %s: on %s (%s): needs %s and %s CPUs; the node had %s free of %s%s",
+		from, to.Hostname, to.ID, sizeText(need.Memory), cpuText(need.CPUs), sizeText(free), sizeText(int64(to.Facts.MemoryBytes)), warm))
 	s.log.Info("moving a replica", "app", app, "from", from, "to", to.ID)
 	s.pusher.Kick(to.ID)
 	release := func() {
