@@ -76,10 +76,12 @@ type Manager struct {
 	leaving map[string]bool          // containers being stopped in the background
 	dropped map[string]bool          // apps no longer desired here: their images go once their containers have
 	wake    chan struct{}
-	changed bool                     // an instance changed state: report at once
-	builds  chan struct{}            // a slot per build that may run: builds are heavy on small nodes
-	imgBusy map[string]chan struct{} // image -> closed when its build ends: one build per image
-	startup                          // the saved desired set waits for the master's
+	changed bool          // an instance changed state: report at once
+	builds  chan struct{} // a slot per build that may run: builds are heavy on small nodes
+	// reportMu: one status report at a time (watchFresh reports too).
+	reportMu sync.Mutex
+	imgBusy  map[string]chan struct{} // image -> closed when its build ends: one build per image
+	startup                           // the saved desired set waits for the master's
 
 	// unrouted: the master's last push said no route has this node's
 	// instances (it is down or returning), so what leaves needs no drain.
@@ -90,6 +92,9 @@ type Manager struct {
 // starting (or at an old one waiting for its successor), rather than at
 // the next one-second tick.
 const freshPoll = 250 * time.Millisecond
+
+// freshProbe is how often a new instance's watcher probes its health.
+const freshProbe = 100 * time.Millisecond
 
 // convergeAtOnce bounds how many apps a reconcile pass converges at once.
 const convergeAtOnce = 4
@@ -470,6 +475,7 @@ func (m *Manager) startNew(ctx context.Context, spec proto.AppSpec, hash string)
 		// reports why it does not run.
 		return m.cfg.Driver.Status(ctx, id)
 	}
+	go m.watchFresh(ctx, spec, st)
 	return st, nil
 }
 
@@ -501,61 +507,121 @@ func (m *Manager) check(ctx context.Context, spec proto.AppSpec, c container.Sta
 		t = &tracked{state: proto.InstanceStarting, since: c.StartedAt}
 		m.track[c.ID] = t
 	}
+	before := t.state
 	m.mu.Unlock()
 
-	before := t.state
-	defer func() {
-		if t.state != before {
-			m.mu.Lock()
-			m.changed = true
-			m.mu.Unlock()
-		}
-	}()
+	// t is written under m.mu: a new instance's watcher (watchFresh) may
+	// mark it healthy meanwhile. Probes and container calls run unlocked.
 	switch c.State {
 	case container.StateRunning:
-		if m.healthy(ctx, spec, c) {
-			if t.state != proto.InstanceHealthy {
-				t.healthyAt = time.Now()
-				if t.state == proto.InstanceStarting {
-					m.log.Info("instance healthy", "app", spec.App, "container", c.ID, "after", time.Since(t.since).Round(time.Millisecond))
-				}
-			}
-			t.state = proto.InstanceHealthy
-			t.lastLog = ""
+		ok := m.healthy(ctx, spec, c)
+		m.mu.Lock()
+		if ok {
+			m.markHealthy(spec.App, c.ID, t)
 		} else if t.state == proto.InstanceHealthy || time.Since(t.since) > m.cfg.HealthTimeout {
 			t.state = proto.InstanceUnhealthy
 		}
+		m.mu.Unlock()
 	default: // exited, or created and never started
-		if c.State == container.StateStopped && !c.ExitedAt.IsZero() && t.nextStart.IsZero() {
+		m.mu.Lock()
+		exited := c.State == container.StateStopped && !c.ExitedAt.IsZero() && t.nextStart.IsZero()
+		m.mu.Unlock()
+		if exited {
+			lastLog := m.tail(ctx, c.ID, 20)
+			m.mu.Lock()
 			t.restarts++
 			t.exitCode, t.oom = c.ExitCode, c.OOMKilled
 			t.state = proto.InstanceCrashLoop
 			if c.OOMKilled {
 				t.state = proto.InstanceOOM
 			}
-			t.lastLog = m.tail(ctx, c.ID, 20)
+			t.lastLog = lastLog
 			backoff := min(time.Second<<min(t.restarts-1, 5), 30*time.Second)
 			t.nextStart = time.Now().Add(backoff)
+			restarts := t.restarts
+			m.mu.Unlock()
 			m.log.Warn("instance exited; restarting with backoff", "app", spec.App, "container", c.ID,
-				"exit_code", c.ExitCode, "oom", c.OOMKilled, "restarts", t.restarts, "backoff", backoff)
+				"exit_code", c.ExitCode, "oom", c.OOMKilled, "restarts", restarts, "backoff", backoff)
 		}
-		if time.Now().After(t.nextStart) {
+		m.mu.Lock()
+		due := time.Now().After(t.nextStart)
+		if due {
 			t.nextStart, t.since = time.Time{}, time.Now()
+		}
+		m.mu.Unlock()
+		if due {
 			if _, err := m.cfg.Driver.Start(ctx, c.ID); err != nil {
 				// It could not even start: a crash as far as the user is
 				// concerned, with the reason where they look for it.
+				m.mu.Lock()
 				t.restarts++
 				t.state, t.lastLog = proto.InstanceCrashLoop, "gasper: the process could not start: "+err.Error()
 				backoff := min(time.Second<<min(t.restarts-1, 5), 30*time.Second)
 				t.nextStart = time.Now().Add(backoff)
-				m.log.Error("start instance", "container", c.ID, "err", err, "restarts", t.restarts, "backoff", backoff)
+				restarts := t.restarts
+				m.mu.Unlock()
+				m.log.Error("start instance", "container", c.ID, "err", err, "restarts", restarts, "backoff", backoff)
 			}
 		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t.state != before {
+		m.changed = true
 	}
 	if t.state == proto.InstanceHealthy {
 		return t.state, time.Since(t.healthyAt)
 	}
 	return t.state, 0
+}
+
+// markHealthy records that an instance answered its health check; the
+// caller holds m.mu.
+func (m *Manager) markHealthy(app, id string, t *tracked) {
+	if t.state != proto.InstanceHealthy {
+		t.healthyAt = time.Now()
+		if t.state == proto.InstanceStarting {
+			m.log.Info("instance healthy", "app", app, "container", id, "after", time.Since(t.since).Round(time.Millisecond))
+		}
+		m.changed = true
+	}
+	t.state = proto.InstanceHealthy
+	t.lastLog = ""
+}
+
+// watchFresh probes a new instance every freshProbe until it answers its
+// health check (for at most freshWatch), then marks it healthy and reports
+// at once: the master routes to it without waiting for a reconcile pass,
+// which may be busy starting other apps' instances.
+func (m *Manager) watchFresh(ctx context.Context, spec proto.AppSpec, c container.Status) {
+	tick := time.NewTicker(freshProbe)
+	defer tick.Stop()
+	deadline := time.Now().Add(freshWatch)
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		m.mu.Lock()
+		t := m.track[c.ID]
+		starting := t != nil && t.state == proto.InstanceStarting && t.leaveAt.IsZero()
+		m.mu.Unlock()
+		if !starting {
+			return // the reconcile pass saw it first, or it left or crashed
+		}
+		if !m.healthy(ctx, spec, c) {
+			continue
+		}
+		m.mu.Lock()
+		if t.state == proto.InstanceStarting && t.leaveAt.IsZero() {
+			m.markHealthy(spec.App, c.ID, t)
+		}
+		m.mu.Unlock()
+		m.report(ctx)
+		m.poke()
+		return
+	}
 }
 
 func (m *Manager) healthy(ctx context.Context, spec proto.AppSpec, c container.Status) bool {
@@ -622,8 +688,11 @@ func (m *Manager) removeImages(ctx context.Context, app string) {
 	}
 }
 
-// report sends every instance's state to the master.
+// report sends every instance's state to the master. Reports are sent
+// one at a time, so the master never gets an older one after a newer one.
 func (m *Manager) report(ctx context.Context) {
+	m.reportMu.Lock()
+	defer m.reportMu.Unlock()
 	all, err := m.cfg.Driver.List(ctx, map[string]string{})
 	if err != nil {
 		return
