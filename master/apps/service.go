@@ -250,9 +250,13 @@ func (s *Service) List(ctx context.Context, who store.User) ([]api.App, error) {
 	if err != nil {
 		return nil, err
 	}
+	sn, err := s.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]api.App, 0, len(as))
 	for _, a := range as {
-		v, err := s.view(ctx, a)
+		v, err := s.view(ctx, a, sn)
 		if err != nil {
 			return nil, err
 		}
@@ -267,7 +271,7 @@ func (s *Service) Get(ctx context.Context, who store.User, name string) (api.App
 	if err != nil {
 		return api.App{}, err
 	}
-	v, err := s.view(ctx, a)
+	v, err := s.viewOne(ctx, a)
 	if err != nil {
 		return api.App{}, err
 	}
@@ -316,23 +320,74 @@ func (s *Service) Release(ctx context.Context, who store.User, name string, n in
 	return r.Release, err
 }
 
-// view assembles an app's API view with its live instances and status.
-func (s *Service) view(ctx context.Context, a store.App) (api.App, error) {
-	owner, err := s.cfg.Store.User(ctx, a.OwnerID)
+// snapshot is what the views of apps share, read once for a whole list:
+// per app, each view used to read every node, domain and release, and walk
+// every instance of the cluster.
+type snapshot struct {
+	emails    map[string]string // user id -> email
+	doms      map[string][]string
+	byID      map[string]api.Node
+	instances map[string][]api.Instance // app -> instances on serving nodes
+	newest    map[string]store.Release  // app -> newest release, without its build log
+}
+
+func (s *Service) snapshot(ctx context.Context) (*snapshot, error) {
+	users, err := s.cfg.Store.Users(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sn := &snapshot{emails: make(map[string]string, len(users)), instances: map[string][]api.Instance{}}
+	for _, u := range users {
+		sn.emails[u.ID] = u.Email
+	}
+	if sn.doms, err = s.cfg.Store.Domains(ctx); err != nil {
+		return nil, err
+	}
+	if sn.newest, err = s.cfg.Store.NewestReleases(ctx); err != nil {
+		return nil, err
+	}
+	nodes, err := s.cfg.Nodes.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sn.byID = nodeMap(nodes)
+	s.mu.Lock()
+	for nodeID, rep := range s.reports {
+		if !serving(sn.byID, nodeID) {
+			continue
+		}
+		for _, in := range rep.Instances {
+			var started *time.Time
+			if !in.StartedAt.IsZero() {
+				t := in.StartedAt
+				started = &t
+			}
+			sn.instances[in.App] = append(sn.instances[in.App], api.Instance{ID: in.ID, Node: nodeID, NodeName: sn.byID[nodeID].Hostname,
+				Address: in.Address, Release: in.Release, State: in.State, Restarts: in.Restarts, ExitCode: in.ExitCode,
+				OOMKilled: in.OOMKilled, StartedAt: started, LastLog: in.LastLog})
+		}
+	}
+	s.mu.Unlock()
+	return sn, nil
+}
+
+// viewOne is the view of one app.
+func (s *Service) viewOne(ctx context.Context, a store.App) (api.App, error) {
+	sn, err := s.snapshot(ctx)
 	if err != nil {
 		return api.App{}, err
 	}
+	return s.view(ctx, a, sn)
+}
+
+func (s *Service) view(ctx context.Context, a store.App, sn *snapshot) (api.App, error) {
 	env, err := s.openEnv(a.EnvSealed)
 	if err != nil {
 		return api.App{}, err
 	}
-	v := api.App{Name: a.Name, Owner: owner.Email, Config: a.Config, Release: a.Release,
+	v := api.App{Name: a.Name, Owner: sn.emails[a.OwnerID], Config: a.Config, Release: a.Release,
 		EnvNames: append([]string{}, slices.Sorted(maps.Keys(env))...), Instances: []api.Instance{}, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
-	doms, err := s.cfg.Store.Domains(ctx)
-	if err != nil {
-		return api.App{}, err
-	}
-	v.Domains = append([]string{}, doms[a.Name]...)
+	v.Domains = append([]string{}, sn.doms[a.Name]...)
 	scheme := "https://"
 	for _, host := range append([]string{a.Name + "." + s.cfg.Domain}, v.Domains...) {
 		v.URLs = append(v.URLs, scheme+host)
@@ -340,38 +395,11 @@ func (s *Service) view(ctx context.Context, a store.App) (api.App, error) {
 	if a.GitURL != "" {
 		v.Git = &api.GitSource{URL: a.GitURL, Branch: a.GitBranch, HasToken: len(a.GitToken) > 0}
 	}
-	nodes, err := s.cfg.Nodes.Nodes(ctx)
-	if err != nil {
-		return api.App{}, err
-	}
-	byID := map[string]api.Node{}
-	for _, n := range nodes {
-		byID[n.ID] = n
-	}
 	v.Replicas, v.Nodes = a.Replicas, append([]string{}, a.Nodes...)
-	if n, ok := byID[a.FirstNode()]; ok {
+	if n, ok := sn.byID[a.FirstNode()]; ok {
 		v.Node, v.NodeName = n.ID, n.Hostname
 	}
-	s.mu.Lock()
-	for nodeID, rep := range s.reports {
-		if !serving(byID, nodeID) {
-			continue
-		}
-		for _, in := range rep.Instances {
-			if in.App != a.Name {
-				continue
-			}
-			var started *time.Time
-			if !in.StartedAt.IsZero() {
-				t := in.StartedAt
-				started = &t
-			}
-			v.Instances = append(v.Instances, api.Instance{ID: in.ID, Node: nodeID, NodeName: byID[nodeID].Hostname,
-				Address: in.Address, Release: in.Release, State: in.State, Restarts: in.Restarts, ExitCode: in.ExitCode,
-				OOMKilled: in.OOMKilled, StartedAt: started, LastLog: in.LastLog})
-		}
-	}
-	s.mu.Unlock()
+	v.Instances = append(v.Instances, sn.instances[a.Name]...)
 	// APP.N in ssh names the Nth instance of this order: by node name, then id.
 	sort.Slice(v.Instances, func(i, j int) bool {
 		x, y := v.Instances[i], v.Instances[j]
@@ -381,19 +409,17 @@ func (s *Service) view(ctx context.Context, a store.App) (api.App, error) {
 		return x.ID < y.ID
 	})
 	var latest *store.Release
-	rs, err := s.cfg.Store.Releases(ctx, a.Name)
-	if err != nil {
-		return api.App{}, err
+	if r, ok := sn.newest[a.Name]; ok {
+		latest = &r
 	}
-	if len(rs) > 0 {
-		latest = &rs[0]
-	}
-	for _, r := range rs {
-		if r.Number == a.Release {
+	if a.Release > 0 {
+		if latest != nil && latest.Number == a.Release {
+			v.Runtime = latest.Runtime
+		} else if r, err := s.release(ctx, a.Name, a.Release); err == nil {
 			v.Runtime = r.Runtime
 		}
 	}
-	v.Status, v.StatusReason = status(a, latest, v.Instances, byID[a.FirstNode()])
+	v.Status, v.StatusReason = status(a, latest, v.Instances, sn.byID[a.FirstNode()])
 	for _, in := range v.Instances {
 		if in.Release == a.Release && in.State == proto.InstanceHealthy {
 			if v.Address == "" {
@@ -900,7 +926,7 @@ func (s *Service) AddDomain(ctx context.Context, who store.User, name, domain st
 		return api.App{}, err
 	}
 	s.audit(ctx, who, "app.domain.add", a.Name, domain)
-	return s.view(ctx, a)
+	return s.viewOne(ctx, a)
 }
 
 // RemoveDomain takes a custom domain from an app.

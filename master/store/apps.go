@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"modernc.org/sqlite"
@@ -241,6 +242,26 @@ func (s *Store) LatestRelease(ctx context.Context, app string) (Release, error) 
 func (s *Store) NewestBuilding(ctx context.Context) (map[string]Release, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+releaseCols+` FROM releases r WHERE status = ?
 		AND number = (SELECT MAX(number) FROM releases WHERE app = r.app)`, api.ReleaseBuilding)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]Release{}
+	for rows.Next() {
+		r, err := scanRelease(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[r.App] = r
+	}
+	return out, rows.Err()
+}
+
+// NewestReleases returns every app's newest release, without its build
+// log: what a list of apps shows, in one read.
+func (s *Store) NewestReleases(ctx context.Context) (map[string]Release, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+strings.Replace(releaseCols, "build_log", "''", 1)+` FROM releases r
+		WHERE number = (SELECT MAX(number) FROM releases WHERE app = r.app)`)
 	if err != nil {
 		return nil, err
 	}

@@ -110,4 +110,13 @@ func TestNewestBuilding(t *testing.T) {
 	if len(got) != 2 || got["waits"].Number != 2 || got["first"].Number != 1 {
 		t.Fatalf("NewestBuilding = %v; want waits (release 2) and first (release 1)", got)
 	}
+	all, err := s.NewestReleases(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for app, statuses := range releases {
+		if r := all[app]; r.Number != len(statuses) || r.Status != statuses[len(statuses)-1] {
+			t.Errorf("NewestReleases[%s] = release %d %s; want %d %s", app, r.Number, r.Status, len(statuses), statuses[len(statuses)-1])
+		}
+	}
 }
