@@ -250,7 +250,7 @@ func (s *Service) List(ctx context.Context, who store.User) ([]api.App, error) {
 	if err != nil {
 		return nil, err
 	}
-	sn, err := s.snapshot(ctx)
+	sn, err := s.snapshot(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -331,19 +331,36 @@ type snapshot struct {
 	newest    map[string]store.Release  // app -> newest release, without its build log
 }
 
-func (s *Service) snapshot(ctx context.Context) (*snapshot, error) {
-	users, err := s.cfg.Store.Users(ctx)
-	if err != nil {
-		return nil, err
-	}
-	sn := &snapshot{emails: make(map[string]string, len(users)), instances: map[string][]api.Instance{}}
-	for _, u := range users {
-		sn.emails[u.ID] = u.Email
+// snapshot reads what the views of apps share: of every app, or only of
+// one (a, when it is not nil).
+func (s *Service) snapshot(ctx context.Context, a *store.App) (*snapshot, error) {
+	sn := &snapshot{emails: map[string]string{}, instances: map[string][]api.Instance{}, newest: map[string]store.Release{}}
+	var err error
+	if a == nil {
+		users, err := s.cfg.Store.Users(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range users {
+			sn.emails[u.ID] = u.Email
+		}
+		if sn.newest, err = s.cfg.Store.NewestReleases(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		owner, err := s.cfg.Store.User(ctx, a.OwnerID)
+		if err != nil {
+			return nil, err
+		}
+		sn.emails[owner.ID] = owner.Email
+		r, err := s.cfg.Store.LatestRelease(ctx, a.Name)
+		if err == nil {
+			sn.newest[a.Name] = r
+		} else if !errors.Is(err, api.ErrNotFound) {
+			return nil, err
+		}
 	}
 	if sn.doms, err = s.cfg.Store.Domains(ctx); err != nil {
-		return nil, err
-	}
-	if sn.newest, err = s.cfg.Store.NewestReleases(ctx); err != nil {
 		return nil, err
 	}
 	nodes, err := s.cfg.Nodes.Nodes(ctx)
@@ -357,6 +374,9 @@ func (s *Service) snapshot(ctx context.Context) (*snapshot, error) {
 			continue
 		}
 		for _, in := range rep.Instances {
+			if a != nil && in.App != a.Name {
+				continue
+			}
 			var started *time.Time
 			if !in.StartedAt.IsZero() {
 				t := in.StartedAt
@@ -373,7 +393,7 @@ func (s *Service) snapshot(ctx context.Context) (*snapshot, error) {
 
 // viewOne is the view of one app.
 func (s *Service) viewOne(ctx context.Context, a store.App) (api.App, error) {
-	sn, err := s.snapshot(ctx)
+	sn, err := s.snapshot(ctx, &a)
 	if err != nil {
 		return api.App{}, err
 	}
