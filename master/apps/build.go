@@ -223,6 +223,11 @@ func (s *Service) buildOn(ctx context.Context, a store.App, r *store.Release, bl
 		BuildCmd: a.Config.BuildCmd, StartCmd: a.Config.StartCmd, Port: a.Config.Port, Env: envList(env),
 		Image: r.Image, MemoryBytes: max(a.Config.MemoryBytes, 512<<20), CPUs: a.Config.CPUs}
 	bl.printf("==> building release %d of %s on node %s", r.Number, a.Name, node.Hostname)
+	release, err := s.buildSlot(ctx, node.ID)
+	if err != nil {
+		return proto.BuildResult{}, node.ID, fmt.Errorf("waited for a build slot on node %s: %w", node.Hostname, err)
+	}
+	defer release()
 	hc, ok := s.cfg.Tunnel.Client(node.ID)
 	if !ok {
 		return proto.BuildResult{}, node.ID, fmt.Errorf("node %s is not connected", node.Hostname)
@@ -249,6 +254,29 @@ func (s *Service) buildOn(ctx context.Context, a store.App, r *store.Release, bl
 		return proto.BuildResult{}, node.ID, fmt.Errorf("node %s sent no build result (did its agent stop?)", node.Hostname)
 	}
 	return res, node.ID, nil
+}
+
+// buildsPerNode bounds the builds the master asks of one node at once. The
+// agent runs a few side by side (--max-builds) and queues the rest; past
+// this, the rest wait here, as a goroutine each, rather than as open
+// requests with their buffers (a schedule pass may start thousands).
+const buildsPerNode = 8
+
+// buildSlot waits for one of a node's build slots; release gives it back.
+func (s *Service) buildSlot(ctx context.Context, nodeID string) (release func(), err error) {
+	s.mu.Lock()
+	slot := s.slots[nodeID]
+	if slot == nil {
+		slot = make(chan struct{}, buildsPerNode)
+		s.slots[nodeID] = slot
+	}
+	s.mu.Unlock()
+	select {
+	case slot <- struct{}{}:
+		return func() { <-slot }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 func envList(env map[string]string) []string {

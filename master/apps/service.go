@@ -91,6 +91,7 @@ type Service struct {
 	retry    map[string]backoff        // "node image": its last build failed
 	built    map[string]time.Time      // "node image" -> when this master saw it built there (until reports say)
 	images   map[string]string         // "app/release" -> image, of ready releases
+	slots    map[string]chan struct{}  // node -> its builds in flight (buildSlot)
 	down     string                    // the down nodes at the last schedule, to notice changes
 }
 
@@ -110,7 +111,7 @@ func New(cfg Config) *Service {
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger.With("component", "apps"), ctx: context.Background(), wake: make(chan struct{}, 1),
 		builds: map[string]*buildLog{}, reports: map[string]proto.StatusReport{},
-		keep: map[string]map[string]int{}, building: map[string]bool{}, retry: map[string]backoff{}, built: map[string]time.Time{}, images: map[string]string{}}
+		keep: map[string]map[string]int{}, building: map[string]bool{}, retry: map[string]backoff{}, built: map[string]time.Time{}, images: map[string]string{}, slots: map[string]chan struct{}{}}
 	s.pusher = nodepush.New(nodepush.Config{What: "apps", Path: proto.PathApps, Tunnel: cfg.Tunnel, Logger: s.log,
 		Desired: func(ctx context.Context, nodeID string) (any, error) { return s.Desired(ctx, nodeID) },
 		Query:   s.pushQuery})
