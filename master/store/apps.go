@@ -240,28 +240,20 @@ func (s *Store) LatestRelease(ctx context.Context, app string) (Release, error) 
 // NewestBuilding returns, by app, the newest release of every app whose
 // newest release is still building: one read for a whole schedule pass.
 func (s *Store) NewestBuilding(ctx context.Context) (map[string]Release, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+releaseCols+` FROM releases r WHERE status = ?
+	return s.releasesByApp(ctx, `SELECT `+releaseCols+` FROM releases r WHERE status = ?
 		AND number = (SELECT MAX(number) FROM releases WHERE app = r.app)`, api.ReleaseBuilding)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]Release{}
-	for rows.Next() {
-		r, err := scanRelease(rows)
-		if err != nil {
-			return nil, err
-		}
-		out[r.App] = r
-	}
-	return out, rows.Err()
 }
 
 // NewestReleases returns every app's newest release, without its build
 // log: what a list of apps shows, in one read.
 func (s *Store) NewestReleases(ctx context.Context) (map[string]Release, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+strings.Replace(releaseCols, "build_log", "''", 1)+` FROM releases r
+	return s.releasesByApp(ctx, `SELECT `+strings.Replace(releaseCols, "build_log", "''", 1)+` FROM releases r
 		WHERE number = (SELECT MAX(number) FROM releases WHERE app = r.app)`)
+}
+
+// releasesByApp runs a query of at most one release per app.
+func (s *Store) releasesByApp(ctx context.Context, query string, args ...any) (map[string]Release, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
