@@ -258,6 +258,11 @@ type tx struct {
 	missed []string
 }
 
+// The statements of a transaction run to their end even when their
+// caller's context ends meanwhile: an interrupted statement would make
+// SQLite roll back the whole transaction, with the other writes that share
+// it. A write whose context ended before its turn is not run (commit).
+
 // stmt returns the transaction's use of query's kept statement, or nil.
 func (t *tx) stmt(ctx context.Context, query string) *sql.Stmt {
 	if st := t.d.w.lookup(query); st != nil {
@@ -268,6 +273,7 @@ func (t *tx) stmt(ctx context.Context, query string) *sql.Stmt {
 }
 
 func (t *tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx = context.WithoutCancel(ctx)
 	if st := t.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -275,6 +281,7 @@ func (t *tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Re
 }
 
 func (t *tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = context.WithoutCancel(ctx)
 	if st := t.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -282,6 +289,7 @@ func (t *tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.
 }
 
 func (t *tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = context.WithoutCancel(ctx)
 	if st := t.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}

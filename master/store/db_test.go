@@ -131,3 +131,24 @@ func TestGroupedWritesFailAlone(t *testing.T) {
 		t.Fatalf("the abandoned create happened: %v", err)
 	}
 }
+
+// A write that has begun runs to its end even if its caller gives up
+// meanwhile: interrupting its statement would roll back the transaction
+// it shares with other writes.
+func TestBegunWriteOutlivesItsContext(t *testing.T) {
+	bg, stop := context.WithTimeout(context.Background(), 30*time.Second)
+	defer stop()
+	s := open(t, filepath.Join(t.TempDir(), "gasper.db"))
+	defer s.Close()
+	ctx, cancel := context.WithCancel(bg)
+	err := s.Tx(ctx, func(tx *tx) error {
+		cancel() // the caller leaves while its write runs
+		return audit(ctx, tx, Event{Actor: "system", Action: "test.write", Target: "t"})
+	})
+	if err != nil {
+		t.Fatalf("a begun write whose context ended: %v; want it done", err)
+	}
+	if _, ok, err := s.LastAudit(bg, "t", "test.write"); err != nil || !ok {
+		t.Fatalf("the begun write is not in the store (found %v, %v)", ok, err)
+	}
+}
