@@ -122,23 +122,7 @@ wait_ready() {
 wait_ready "$NSD_PORT" nsd
 wait_ready "$GASPER_PORT" gasper
 
-# CPU time (user + system, clock ticks) used so far by a process and its
-# children (NSD's server processes). Per query it is the measure least
-# moved by other work on a shared machine.
-TICK_US=$((1000000 / $(getconf CLK_TCK)))
-descendants() { # pid
-	local c
-	for c in $(pgrep -P "$1"); do echo "$c"; descendants "$c"; done
-}
-cpu_ticks() { # pid
-	local t=0 p
-	for p in "$1" $(descendants "$1"); do
-		# utime and stime, counted after the ")" that ends the command name
-		# (NSD's have spaces in them).
-		t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
-	done
-	echo "$t"
-}
+source "$repo/bench/cputime.sh"
 
 # throughput PORT PID -> "qps avg_latency_ms lost cpu_us_per_query"
 throughput() {

@@ -112,23 +112,7 @@ wait_port() {
 }
 for p in $BACK $GHTTP $GHTTPS $NHTTP $NHTTPS; do wait_port "$p"; done
 
-# CPU time (user + system, in clock ticks) used so far by a process and
-# its descendants that are still running (nginx's workers). Per request it is
-# the measure least moved by other work on a shared machine.
-TICK_US=$((1000000 / $(getconf CLK_TCK)))
-descendants() { # pid
-	local c
-	for c in $(pgrep -P "$1"); do echo "$c"; descendants "$c"; done
-}
-cpu_ticks() { # pid
-	local t=0 p
-	for p in "$1" $(descendants "$1"); do
-		# utime and stime, counted after the ")" that ends the command name
-		# (NSD's have spaces in them).
-		t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
-	done
-	echo "$t"
-}
+source "$ROOT/bench/cputime.sh"
 
 # p99 from wrk --latency output, in ms.
 wrk_run() { # url [pid] -> "rps p99ms cpu_us_per_request"
