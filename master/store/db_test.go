@@ -19,12 +19,7 @@ import (
 func TestPreparedStatementsUnderConcurrentUse(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s := open(t, filepath.Join(t.TempDir(), "gasper.db"))
-	defer s.Close()
-	u, err := s.CreateUser(ctx, "ann@example.com", "hash", true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, u := openWithUser(t, ctx)
 	for _, name := range []string{"a", "b", "c", "d"} {
 		if err := s.CreateApp(ctx, App{Name: name, OwnerID: u.ID, Config: api.AppConfig{Runtime: "static"}, Replicas: 1}); err != nil {
 			t.Fatal(err)
@@ -80,12 +75,7 @@ func TestPreparedStatementsUnderConcurrentUse(t *testing.T) {
 func TestGroupedWritesFailAlone(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s := open(t, filepath.Join(t.TempDir(), "gasper.db"))
-	defer s.Close()
-	u, err := s.CreateUser(ctx, "ann@example.com", "hash", true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, u := openWithUser(t, ctx)
 	const n = 60
 	errs := make([]error, n)
 	var wg sync.WaitGroup

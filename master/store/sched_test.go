@@ -56,12 +56,7 @@ func TestSchedulingState(t *testing.T) {
 // TestLatestRelease: the scheduler asks for an app's newest release only.
 func TestLatestRelease(t *testing.T) {
 	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "gasper.db"))
-	defer s.Close()
-	u, err := s.CreateUser(ctx, "a@example.com", "h", true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, u := openWithUser(t, ctx)
 	if err := s.CreateApp(ctx, App{Name: "web", OwnerID: u.ID}); err != nil {
 		t.Fatal(err)
 	}
@@ -81,12 +76,7 @@ func TestLatestRelease(t *testing.T) {
 // NewestBuilding lists an app only while its newest release builds.
 func TestNewestBuilding(t *testing.T) {
 	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "gasper.db"))
-	defer s.Close()
-	u, err := s.CreateUser(ctx, "a@example.com", "h", true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, u := openWithUser(t, ctx)
 	releases := map[string][]string{
 		"waits":    {"ready", "building"},
 		"replaced": {"building", "failed"},

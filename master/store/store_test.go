@@ -20,6 +20,18 @@ func open(t *testing.T, file string) *Store {
 	return s
 }
 
+// openWithUser opens a new store with one admin user, for tests of apps.
+func openWithUser(t *testing.T, ctx context.Context) (*Store, User) {
+	t.Helper()
+	s := open(t, filepath.Join(t.TempDir(), "gasper.db"))
+	t.Cleanup(func() { s.Close() })
+	u, err := s.CreateUser(ctx, "ann@example.com", "hash", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, u
+}
+
 func TestReopenKeepsStateAndSchema(t *testing.T) {
 	ctx := context.Background()
 	file := filepath.Join(t.TempDir(), "gasper.db")
