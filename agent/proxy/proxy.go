@@ -55,6 +55,9 @@ type Proxy struct {
 	cancel context.CancelFunc
 
 	acme acmeState
+
+	// front is the event-loop front for HTTP/1.1 (loop.go), set by Serve.
+	front *loopFront
 }
 
 // New creates a Proxy and loads the table saved under cfg.StateDir, if

@@ -59,6 +59,12 @@ func (p *Proxy) Serve(ctx context.Context, plain, secure net.Listener) error {
 	}
 	h1 := p.newH1Server()
 	h1ln, h2ln := newConnListener(addr.Addr()), newConnListener(addr.Addr())
+	front, err := newLoopFront(p, h1ln.push)
+	if err != nil {
+		return fmt.Errorf("starting the event loops: %w", err)
+	}
+	p.front = front
+	defer front.close()
 	errc := make(chan error, 4)
 	go func() { errc <- h1.Serve(h1ln) }()
 	go func() { errc <- p.h2.Serve(h2ln) }()
@@ -80,7 +86,6 @@ func (p *Proxy) Serve(ctx context.Context, plain, secure net.Listener) error {
 		go func() { errc <- accept(secure, func(c net.Conn) { p.handshake(c, cfg, h1ln, h2ln) }) }()
 	}
 
-	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
@@ -196,12 +201,16 @@ func (p *Proxy) sniff(c net.Conn, h1, h2 *connListener) {
 		return
 	}
 	_ = c.SetReadDeadline(time.Time{})
-	sc := &sniffedConn{Conn: c, r: br}
 	if bytes.HasPrefix(b, preface) {
-		h2.push(sc)
+		h2.push(&sniffedConn{Conn: c, r: br})
 		return
 	}
-	h1.push(sc)
+	if _, ok := c.(*net.TCPConn); ok && p.front != nil {
+		first, _ := br.Peek(br.Buffered())
+		p.front.serve(c, bytes.Clone(first), false)
+		return
+	}
+	h1.push(&sniffedConn{Conn: c, r: br})
 }
 
 // sniffedConn is a connection whose first bytes were read to sort it.

@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"syscall"
 
 	"gasper/agent/proxy"
@@ -59,7 +60,8 @@ func run(args []string) int {
 		return 1
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	p, err := proxy.New(proxy.Config{HTTPAddr: *httpAddr, HTTPSAddr: *httpsAddr, Logger: log})
+	idle, _ := strconv.Atoi(os.Getenv("IDLE"))
+	p, err := proxy.New(proxy.Config{HTTPAddr: *httpAddr, HTTPSAddr: *httpsAddr, Logger: log, MaxIdleConnsPerBackend: idle})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
