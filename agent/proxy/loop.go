@@ -66,10 +66,10 @@ type loopClient struct {
 	// first is the request's first backend (an index into its route's),
 	// tries the backends tried, fresh whether the last try was on a new
 	// connection.
-	first  uint64
-	tries  int
-	fresh  bool
-	start  time.Time
+	first uint64
+	tries int
+	fresh bool
+	start time.Time
 	// deadline ends a wait: for a request's header (408), a backend's
 	// answer (504), or the next request (closed).
 	deadline time.Time
