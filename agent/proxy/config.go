@@ -38,7 +38,10 @@ type Config struct {
 	// a streaming server may send headers late. Default 60s.
 	ResponseHeaderTimeout time.Duration
 	// MaxIdleConnsPerBackend is the number of idle keep-alive connections
-	// kept per backend. Default 256.
+	// kept per backend (by each event loop, and by the goroutine servers).
+	// Default 1024: enough that HTTP/2 clients with hundreds of streams
+	// in flight do not make the proxy dial and close backend connections
+	// all the time.
 	MaxIdleConnsPerBackend int
 	// ShutdownTimeout bounds the graceful shutdown when Run's context ends;
 	// connections still open after it are closed. Default 10s.
@@ -66,7 +69,7 @@ func (c *Config) setDefaults() {
 		c.MaxHeaderBytes = 64 << 10
 	}
 	if c.MaxIdleConnsPerBackend == 0 {
-		c.MaxIdleConnsPerBackend = 256
+		c.MaxIdleConnsPerBackend = 1024
 	}
 }
 

@@ -168,9 +168,8 @@ func (r *records) lines() []string {
 }
 
 // TestEarlyHints has the backend answer 103 Early Hints before its
-// response: HTTP/2 clients, and plain HTTP/1.1 ones (served by the event
-// loop) get it on every request, HTTP/1.1 ones over TLS on the first
-// request of a connection; then the response.
+// response: clients get it on every request (HTTP/1.1 ones from the event
+// loop), then the response.
 func TestEarlyHints(t *testing.T) {
 	const link = "</style.css>; rel=preload; as=style"
 	r := startProxy(t, proto.RouteTable{Routes: []proto.Route{
@@ -187,7 +186,7 @@ func TestEarlyHints(t *testing.T) {
 		hinted    []bool // per request, on one connection
 	}{
 		{"http/1.1", "http://web." + domain + "/", false, []bool{true, true}},
-		{"https/1.1", "https://web." + domain + "/", false, []bool{true, false}},
+		{"https/1.1", "https://web." + domain + "/", false, []bool{true, true}},
 		{"h2", "https://web." + domain + "/", true, []bool{true, true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -75,6 +77,9 @@ type loopClient struct {
 	deadline time.Time
 	ip       string
 	gone     bool // closed or handed off
+	// tls, over mc, is the client's TLS connection; nil for plain HTTP.
+	tls *tls.Conn
+	mc  *memConn
 }
 
 // loopBackend is a connection to a backend, in a loop.
@@ -135,12 +140,59 @@ func (f *loopFront) ticker() {
 }
 
 // serve takes over c, whose first bytes (read to sort it) are in first.
-func (f *loopFront) serve(c net.Conn, first []byte, https bool) {
-	lc := &loopClient{in: first, https: https, ip: remoteIP(c.RemoteAddr())}
+func (f *loopFront) serve(c net.Conn, first []byte) {
+	lc := &loopClient{in: first, ip: remoteIP(c.RemoteAddr())}
 	if _, err := f.cli.EnrollContext(c, lc); err != nil {
 		f.p.log.Warn("event loop refused a connection", "err", err)
 		c.Close()
 	}
+}
+
+// serveTLS takes over c, whose TLS handshake tc (over mc) has done.
+func (f *loopFront) serveTLS(c net.Conn, tc *tls.Conn, mc *memConn) {
+	mc.inLoop = true
+	lc := &loopClient{https: true, ip: remoteIP(c.RemoteAddr()), tls: tc, mc: mc}
+	if _, err := f.cli.EnrollContext(c, lc); err != nil {
+		f.p.log.Warn("event loop refused a connection", "err", err)
+		c.Close()
+	}
+}
+
+// write sends b to lc's client, encrypted if it came over TLS.
+func (f *loopFront) write(lc *loopClient, b []byte) {
+	if lc.tls == nil {
+		_, _ = lc.c.Write(b)
+		return
+	}
+	if _, err := lc.tls.Write(b); err != nil {
+		closeNow(lc.c)
+		return
+	}
+	_, _ = lc.c.Write(lc.mc.out)
+	lc.mc.out = lc.mc.out[:0]
+}
+
+// decrypt appends what lc's TLS records hold, as far as they came, to
+// lc.in; false when the connection is over.
+func (f *loopFront) decrypt(lc *loopClient, records []byte) bool {
+	lc.mc.in = append(lc.mc.in, records...)
+	for {
+		lc.in = slices.Grow(lc.in, 4<<10)
+		n, err := lc.tls.Read(lc.in[len(lc.in):cap(lc.in)])
+		lc.in = lc.in[:len(lc.in)+n]
+		if errors.Is(err, errWouldBlock) {
+			break
+		}
+		if err != nil {
+			return false
+		}
+	}
+	if len(lc.mc.out) > 0 {
+		// An answer to a key update, say.
+		_, _ = lc.c.Write(lc.mc.out)
+		lc.mc.out = lc.mc.out[:0]
+	}
+	return true
 }
 
 func (f *loopFront) state(el gnet.EventLoop) *loopState {
@@ -159,6 +211,11 @@ func (f *loopFront) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		x.ls = f.state(c.EventLoop())
 		x.ls.conns[x] = struct{}{}
 		x.deadline = time.Now().Add(f.p.cfg.ReadHeaderTimeout)
+		if x.tls != nil && !f.decrypt(x, nil) {
+			// Records read with the handshake may hold a request already.
+			closeNow(c)
+			return nil, gnet.None
+		}
 		f.process(x)
 	case *loopBackend:
 		x.c = c
@@ -220,7 +277,12 @@ func (f *loopFront) OnTraffic(c gnet.Conn) gnet.Action {
 			// No request in flight refers to the buffer: start it over.
 			x.in = append(x.base[:0], x.in...)
 		}
-		x.in = append(x.in, b...)
+		if x.tls == nil {
+			x.in = append(x.in, b...)
+		} else if !f.decrypt(x, b) {
+			closeNow(c)
+			return gnet.None
+		}
 		if x.be == nil {
 			x.base = x.in[:0]
 		}
@@ -244,7 +306,7 @@ func (f *loopFront) process(lc *loopClient) {
 			return
 		}
 		end += 4
-		if !f.takeRequest(lc, end) {
+		if end > f.p.cfg.MaxHeaderBytes || !f.takeRequest(lc, end) {
 			f.toServer(lc)
 			return
 		}
@@ -382,6 +444,10 @@ func (f *loopFront) answer(be *loopBackend) {
 			return
 		}
 		end += 4
+		if end > f.p.cfg.MaxHeaderBytes {
+			f.dropBackend(lc, be, errors.New("response head too large"))
+			return
+		}
 		if err := parseResponseHead(be.in[:end], r); err != nil {
 			f.dropBackend(lc, be, err)
 			return
@@ -394,7 +460,7 @@ func (f *loopFront) answer(be *loopBackend) {
 			f.dropBackend(lc, be, errors.New("backend switched protocols unasked"))
 			return
 		case r.code == fasthttp.StatusEarlyHints:
-			_, _ = lc.c.Write(appendResponse(lc.ls.out[:0], r))
+			f.write(lc, appendResponse(lc.ls.out[:0], r))
 		}
 		be.in = be.in[end:]
 	}
@@ -420,7 +486,7 @@ func (f *loopFront) answer(be *loopBackend) {
 	} else {
 		f.park(be)
 	}
-	_, _ = lc.c.Write(ls.out)
+	f.write(lc, ls.out)
 	f.done(lc, r.code, int64(body))
 }
 
@@ -466,7 +532,7 @@ func (f *loopFront) errorPage(lc *loopClient, code int, msg string) {
 	ls.out = fmt.Appendf(ls.out[:0], "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"+
 		"X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nContent-Length: %d\r\n\r\n%s",
 		code, http.StatusText(code), len(body), body)
-	_, _ = lc.c.Write(ls.out)
+	f.write(lc, ls.out)
 	f.done(lc, code, int64(len(body)))
 }
 
@@ -524,7 +590,68 @@ func (f *loopFront) toServer(lc *loopClient) {
 		f.p.log.Warn("handing a connection over", "err", err)
 		return
 	}
-	go f.handoff(&sniffedConn{Conn: nc, r: bufio.NewReader(io.MultiReader(bytes.NewReader(lc.in), nc))})
+	go f.handoff(lc.resume(nc, lc.in))
+}
+
+// resume returns lc's connection for a goroutine to serve, on nc (lc's
+// socket, detached), with rest (what lc sent that was not handled) read
+// first.
+func (lc *loopClient) resume(nc net.Conn, rest []byte) net.Conn {
+	if lc.tls == nil {
+		return &sniffedConn{Conn: nc, r: bufio.NewReader(io.MultiReader(bytes.NewReader(rest), nc))}
+	}
+	lc.mc.Conn, lc.mc.inLoop = nc, false
+	return &resumedTLS{Conn: lc.tls, r: io.MultiReader(bytes.NewReader(rest), lc.tls)}
+}
+
+// resumedTLS is a TLS connection with plaintext read before its own.
+// (Embedding *tls.Conn keeps it one to fasthttp: IsTLS and the rest.)
+type resumedTLS struct {
+	*tls.Conn
+	r io.Reader
+}
+
+func (c *resumedTLS) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// memConn is the connection under a TLS connection the loop serves: the
+// socket until the handshake is done, then (inLoop) bytes the loop passes
+// in and takes out. Handed back to a goroutine, it is a socket again,
+// with the records the loop had not decrypted read first.
+type memConn struct {
+	net.Conn
+	inLoop bool
+	in     []byte // records not yet read by the TLS connection
+	out    []byte // records it wrote, for the loop to send
+}
+
+// errWouldBlock tells the TLS connection to come back with more: a
+// temporary error, which it does not keep.
+var errWouldBlock error = wouldBlock{}
+
+type wouldBlock struct{}
+
+func (wouldBlock) Error() string   { return "no more data yet" }
+func (wouldBlock) Timeout() bool   { return false }
+func (wouldBlock) Temporary() bool { return true }
+
+func (m *memConn) Read(b []byte) (int, error) {
+	if len(m.in) > 0 {
+		n := copy(b, m.in)
+		m.in = m.in[n:]
+		return n, nil
+	}
+	if m.inLoop {
+		return 0, errWouldBlock
+	}
+	return m.Conn.Read(b)
+}
+
+func (m *memConn) Write(b []byte) (int, error) {
+	if m.inLoop {
+		m.out = append(m.out, b...)
+		return len(b), nil
+	}
+	return m.Conn.Write(b)
 }
 
 // closeNow closes c at once, from its own loop: an asynchronous close
@@ -562,14 +689,14 @@ func (f *loopFront) streamAnswer(lc *loopClient, be *loopBackend) {
 		f.p.log.Warn("handing a connection over", "err", err)
 		return
 	}
-	head, rest := bytes.Clone(be.in[:be.hlen]), bytes.Clone(lc.in)
-	pending := bytes.Clone(be.in[be.hlen:])
+	client := lc.resume(cn, bytes.Clone(lc.in))
+	head, pending := bytes.Clone(be.in[:be.hlen]), bytes.Clone(be.in[be.hlen:])
 	go func() {
 		resp := fasthttp.AcquireResponse()
 		defer fasthttp.ReleaseResponse(resp)
 		resp.Header.DisableNormalizing()
 		if err := resp.Header.Read(bufio.NewReader(bytes.NewReader(head))); err != nil {
-			cn.Close()
+			client.Close()
 			bn.Close()
 			return
 		}
@@ -580,17 +707,17 @@ func (f *loopFront) streamAnswer(lc *loopClient, be *loopBackend) {
 			bw: bufio.NewWriterSize(bn, 4<<10)}
 		body := f.p.newBackendBody(bc, &resp.Header, closing)
 		resp.SetBodyStream(body, resp.Header.ContentLength())
-		w := bufio.NewWriterSize(cn, 4<<10)
+		w := bufio.NewWriterSize(client, 4<<10)
 		err := resp.Write(w)
 		if err == nil {
 			err = w.Flush()
 		}
 		f.logged(lc, resp.StatusCode(), body.n)
 		if err != nil || lc.req.close {
-			cn.Close()
+			client.Close()
 			return
 		}
-		f.handoff(&sniffedConn{Conn: cn, r: bufio.NewReader(io.MultiReader(bytes.NewReader(rest), cn))})
+		f.handoff(client)
 	}()
 }
 

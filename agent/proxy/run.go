@@ -151,7 +151,8 @@ func accept(ln net.Listener, sort func(net.Conn)) error {
 // handshake runs the TLS handshake of c, within ReadHeaderTimeout, and
 // hands the connection to the server of the protocol ALPN picked.
 func (p *Proxy) handshake(c net.Conn, cfg *tls.Config, h1, h2 *connListener) {
-	tc := tls.Server(c, cfg)
+	mc := &memConn{Conn: c}
+	tc := tls.Server(mc, cfg)
 	_ = c.SetDeadline(time.Now().Add(p.cfg.ReadHeaderTimeout))
 	if err := tc.HandshakeContext(p.ctx); err != nil {
 		var re tls.RecordHeaderError
@@ -164,6 +165,10 @@ func (p *Proxy) handshake(c net.Conn, cfg *tls.Config, h1, h2 *connListener) {
 	_ = c.SetDeadline(time.Time{})
 	if tc.ConnectionState().NegotiatedProtocol == "h2" {
 		h2.push(tc)
+		return
+	}
+	if _, ok := c.(*net.TCPConn); ok && p.front != nil {
+		p.front.serveTLS(c, tc, mc)
 		return
 	}
 	h1.push(tc)
@@ -207,7 +212,7 @@ func (p *Proxy) sniff(c net.Conn, h1, h2 *connListener) {
 	}
 	if _, ok := c.(*net.TCPConn); ok && p.front != nil {
 		first, _ := br.Peek(br.Buffered())
-		p.front.serve(c, bytes.Clone(first), false)
+		p.front.serve(c, bytes.Clone(first))
 		return
 	}
 	h1.push(&sniffedConn{Conn: c, r: br})
