@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -42,8 +43,12 @@ type loopFront struct {
 	cli     *gnet.Client
 	handoff func(net.Conn) // to the HTTP/1.1 server
 	loops   sync.Map       // gnet.EventLoop -> *loopState
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	// clients counts the client connections the loops hold; draining
+	// closes each once it has no request in flight (shutdown).
+	clients  atomic.Int64
+	draining atomic.Bool
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
 // loopState is one loop's own: touched only from the loop.
@@ -116,6 +121,34 @@ func (f *loopFront) close() {
 	close(f.stop)
 	f.wg.Wait()
 	_ = f.cli.Stop()
+}
+
+// drain lets the requests in flight finish, closing each connection as
+// its answer goes out and idle ones at once, until none is left or ctx
+// ends.
+func (f *loopFront) drain(ctx context.Context) {
+	f.draining.Store(true)
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for f.clients.Load() > 0 {
+		f.loops.Range(func(_, v any) bool {
+			ls := v.(*loopState)
+			_ = ls.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+				for lc := range ls.conns {
+					if lc.be == nil && len(lc.in) == 0 {
+						closeNow(lc.c)
+					}
+				}
+				return nil
+			}))
+			return true
+		})
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // ticker has each loop check its deadlines.
@@ -210,6 +243,7 @@ func (f *loopFront) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		x.c = c
 		x.ls = f.state(c.EventLoop())
 		x.ls.conns[x] = struct{}{}
+		f.clients.Add(1)
 		x.deadline = time.Now().Add(f.p.cfg.ReadHeaderTimeout)
 		if x.tls != nil && !f.decrypt(x, nil) {
 			// Records read with the handshake may hold a request already.
@@ -234,6 +268,7 @@ func (f *loopFront) OnClose(c gnet.Conn, err error) gnet.Action {
 	case *loopClient:
 		if x.ls != nil {
 			delete(x.ls.conns, x)
+			f.clients.Add(-1)
 		}
 		x.gone = true
 		if x.be != nil {
@@ -494,7 +529,7 @@ func (f *loopFront) answer(be *loopBackend) {
 // for the next one, or closes when the client asked.
 func (f *loopFront) done(lc *loopClient, status int, n int64) {
 	f.logged(lc, status, n)
-	if lc.req.close {
+	if lc.req.close || f.draining.Load() {
 		lc.gone = true
 		delete(lc.ls.conns, lc)
 		closeNow(lc.c)

@@ -101,6 +101,7 @@ func (p *Proxy) Serve(ctx context.Context, plain, secure net.Listener) error {
 	// GOAWAY to HTTP/2 clients, then wait for the requests in flight.
 	_ = p.h2upBase.Shutdown(sctx)
 	var wg sync.WaitGroup
+	wg.Go(func() { front.drain(sctx) })
 	wg.Go(func() {
 		if serr := p.h2.Shutdown(sctx); serr != nil {
 			p.h2.Close()

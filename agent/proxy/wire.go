@@ -289,8 +289,12 @@ func isToken(b []byte) bool {
 	return true
 }
 
-// isTarget reports a request target of visible ASCII.
+// isTarget reports a request target in origin form ("/path?query") of
+// visible ASCII; other forms go to the full server.
 func isTarget(b []byte) bool {
+	if len(b) == 0 || b[0] != '/' {
+		return false
+	}
 	for _, c := range b {
 		if c <= ' ' || c >= 0x7f {
 			return false
