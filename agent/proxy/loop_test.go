@@ -148,4 +148,3 @@ func TestLoopDrainsOnShutdown(t *testing.T) {
 		t.Error("the proxy still accepts connections after it stopped")
 	}
 }
-
