@@ -764,3 +764,4 @@ func (gnetLogger) Infof(string, ...any)  {}
 func (gnetLogger) Warnf(string, ...any)  {}
 func (gnetLogger) Errorf(string, ...any) {}
 func (gnetLogger) Fatalf(string, ...any) {}
+

@@ -19,7 +19,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"syscall"
 
 	"gasper/agent/proxy"
@@ -60,8 +59,7 @@ func run(args []string) int {
 		return 1
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	idle, _ := strconv.Atoi(os.Getenv("IDLE"))
-	p, err := proxy.New(proxy.Config{HTTPAddr: *httpAddr, HTTPSAddr: *httpsAddr, Logger: log, MaxIdleConnsPerBackend: idle})
+	p, err := proxy.New(proxy.Config{HTTPAddr: *httpAddr, HTTPSAddr: *httpsAddr, Logger: log})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
