@@ -764,4 +764,3 @@ func (gnetLogger) Infof(string, ...any)  {}
 func (gnetLogger) Warnf(string, ...any)  {}
 func (gnetLogger) Errorf(string, ...any) {}
 func (gnetLogger) Fatalf(string, ...any) {}
-
