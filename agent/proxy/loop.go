@@ -96,7 +96,6 @@ type loopBackend struct {
 	resp   rawResponse
 	hlen   int // the length of resp's head in in; 0 until it is read
 	idleAt time.Time
-	sent   bool // the request was written
 }
 
 func newLoopFront(p *Proxy, handoff func(net.Conn)) (*loopFront, error) {
@@ -254,9 +253,10 @@ func (f *loopFront) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	case *loopBackend:
 		x.c = c
 		if lc := x.client; lc != nil && !lc.gone {
-			x.sent = true
 			_, _ = c.Write(lc.outReq)
 		} else {
+			// Its client left while it was being dialed.
+			x.client = nil
 			f.park(x)
 		}
 	}
@@ -271,11 +271,13 @@ func (f *loopFront) OnClose(c gnet.Conn, err error) gnet.Action {
 			f.clients.Add(-1)
 		}
 		x.gone = true
-		if x.be != nil {
-			// The answer has no one to go to.
-			x.be.client = nil
-			closeNow(x.be.c)
-			x.be = nil
+		if be := x.be; be != nil {
+			// The answer has no one to go to. (A connection still being
+			// dialed is parked when it opens.)
+			be.client, x.be = nil, nil
+			if be.c != nil {
+				closeNow(be.c)
+			}
 		}
 	case *loopBackend:
 		x.c = nil
@@ -382,7 +384,6 @@ func (f *loopFront) send(lc *loopClient, fresh bool) {
 		be := l[len(l)-1]
 		ls.idle[addr] = l[:len(l)-1]
 		be.client, lc.be = lc, be
-		be.sent = true
 		_, _ = be.c.Write(lc.outReq)
 		return
 	}
@@ -548,7 +549,6 @@ func (f *loopFront) park(be *loopBackend) {
 		return
 	}
 	be.idleAt = time.Now()
-	be.sent = false
 	ls.idle[be.addr] = append(l, be)
 }
 
@@ -595,7 +595,9 @@ func (f *loopFront) expire(ls *loopState, now time.Time) {
 		case lc.be != nil:
 			be := lc.be
 			be.client, lc.be = nil, nil
-			closeNow(be.c)
+			if be.c != nil {
+				closeNow(be.c)
+			}
 			f.p.log.Warn("forwarding failed", "app", lc.st.app, "err", "backend did not answer in time")
 			f.errorPage(lc, http.StatusGatewayTimeout, fmt.Sprintf("%s did not answer in time", lc.st.app))
 		case len(lc.in) > 0:
@@ -606,11 +608,19 @@ func (f *loopFront) expire(ls *loopState, now time.Time) {
 		}
 	}
 	for addr, l := range ls.idle {
-		for len(l) > 0 && now.Sub(l[0].idleAt) >= idleTimeout {
-			closeNow(l[0].c)
-			l = l[1:]
+		n := 0
+		for n < len(l) && now.Sub(l[n].idleAt) >= idleTimeout {
+			n++
 		}
-		ls.idle[addr] = l
+		if n == 0 {
+			continue
+		}
+		// Out of the list before they close (OnClose looks there).
+		old := slices.Clone(l[:n])
+		ls.idle[addr] = append(l[:0], l[n:]...)
+		for _, be := range old {
+			closeNow(be.c)
+		}
 	}
 }
 

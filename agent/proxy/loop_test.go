@@ -148,3 +148,38 @@ func TestLoopDrainsOnShutdown(t *testing.T) {
 		t.Error("the proxy still accepts connections after it stopped")
 	}
 }
+
+// TestLoopClientLeaves: a client that closes while its backend works
+// closes the backend's connection at once (the backend sees its request
+// cancelled), and the proxy serves the next client.
+func TestLoopClientLeaves(t *testing.T) {
+	cancelled := make(chan struct{}, 1)
+	r := startProxy(t, proto.RouteTable{Routes: []proto.Route{
+		{App: "web", Hosts: []string{"web." + domain}, Backends: []string{backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/wait" {
+				select {
+				case <-r.Context().Done():
+					cancelled <- struct{}{}
+				case <-time.After(10 * time.Second):
+				}
+				return
+			}
+			io.WriteString(w, "ok")
+		}))}},
+	}}, nil)
+	conn, err := net.Dial("tcp", r.httpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "GET /wait HTTP/1.1\r\nHost: web.%s\r\n\r\n", domain)
+	time.Sleep(200 * time.Millisecond)
+	conn.Close()
+	select {
+	case <-cancelled:
+	case <-time.After(3 * time.Second):
+		t.Error("the backend's request was not cancelled within 3s of its client leaving")
+	}
+	if code, body := get(t, r.client(false), "http://web."+domain+"/"); code != 200 || body != "ok" {
+		t.Errorf("next client: %d %q", code, body)
+	}
+}
