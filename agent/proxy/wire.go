@@ -45,17 +45,7 @@ func parseRequestHead(head []byte, r *rawRequest) bool {
 	}
 	r.line, r.method, r.uri = line, method, uri
 	hosts := 0
-	for {
-		if line, rest, ok = cutLine(rest); !ok {
-			return false
-		}
-		if len(line) == 0 {
-			break
-		}
-		name, value, ok := splitField(line)
-		if !ok {
-			return false
-		}
+	ok = eachField(rest, func(line, name, value []byte) bool {
 		switch {
 		case fieldIs(name, "Host"):
 			hosts++
@@ -68,7 +58,7 @@ func parseRequestHead(head []byte, r *rawRequest) bool {
 			fieldIs(name, "Http2-Settings"):
 			return false
 		case fieldIs(name, "Connection"):
-			for _, t := range bytes.Split(value, []byte(",")) {
+			for t := range bytes.SplitSeq(value, []byte(",")) {
 				switch t = bytes.TrimSpace(t); {
 				case len(t) == 0 || bytes.EqualFold(t, []byte("keep-alive")):
 				case bytes.EqualFold(t, []byte("close")):
@@ -77,18 +67,19 @@ func parseRequestHead(head []byte, r *rawRequest) bool {
 					return false
 				}
 			}
-			continue
+			return true
 		case fieldIs(name, "Te"):
 			r.trailers = r.trailers || hasToken(value, []byte("trailers"))
-			continue
+			return true
 		case fieldIs(name, "Proxy-Connection"), fieldIs(name, "Keep-Alive"), fieldIs(name, "Proxy-Authenticate"),
 			fieldIs(name, "Proxy-Authorization"), fieldIs(name, "Forwarded"), fieldIs(name, "X-Forwarded-For"),
 			fieldIs(name, "X-Forwarded-Host"), fieldIs(name, "X-Forwarded-Proto"):
-			continue
+			return true
 		}
 		r.keep = append(r.keep, line)
-	}
-	return hosts == 1 && len(r.host) > 0 && len(rest) == 0
+		return true
+	})
+	return ok && hosts == 1 && len(r.host) > 0
 }
 
 // appendRequest appends r as its backend gets it.
@@ -145,21 +136,10 @@ func parseResponseHead(head []byte, r *rawResponse) error {
 	}
 	http10 := line[7] == '0'
 	r.close = http10
-	fields := rest
 	// Connection first: it may name fields to leave out.
-	for {
-		if line, rest, ok = cutLine(rest); !ok {
-			return errBadResponse
-		}
-		if len(line) == 0 {
-			break
-		}
-		name, value, ok := splitField(line)
-		if !ok {
-			return errBadResponse
-		}
+	if !eachField(rest, func(_, name, value []byte) bool {
 		if fieldIs(name, "Connection") {
-			for _, t := range bytes.Split(value, []byte(",")) {
+			for t := range bytes.SplitSeq(value, []byte(",")) {
 				switch t = bytes.TrimSpace(t); {
 				case bytes.EqualFold(t, []byte("close")):
 					r.close = true
@@ -170,33 +150,30 @@ func parseResponseHead(head []byte, r *rawResponse) error {
 				}
 			}
 		}
+		return true
+	}) {
+		return errBadResponse
 	}
-	for rest = fields; ; {
-		line, rest, _ = cutLine(rest)
-		if len(line) == 0 {
-			break
-		}
-		name, value, _ := splitField(line)
+	if !eachField(rest, func(line, name, value []byte) bool {
 		switch {
 		case fieldIs(name, "Content-Length"):
 			n, err := strconv.ParseUint(string(value), 10, 31)
 			if err != nil || (r.length >= 0 && r.length != int(n)) {
-				return errBadResponse
+				return false
 			}
 			r.length = int(n)
-			r.keep = append(r.keep, line)
-			continue
 		case fieldIs(name, "Transfer-Encoding"):
 			r.chunked = true
-			continue
+			return true
 		case fieldIs(name, "Connection"), fieldIs(name, "Proxy-Connection"), fieldIs(name, "Keep-Alive"),
-			fieldIs(name, "Proxy-Authenticate"), fieldIs(name, "Te"), fieldIs(name, "Upgrade"), fieldIs(name, "Trailer"):
-			continue
-		}
-		if listedConn(r.conn, name) {
-			continue
+			fieldIs(name, "Proxy-Authenticate"), fieldIs(name, "Te"), fieldIs(name, "Upgrade"), fieldIs(name, "Trailer"),
+			listedConn(r.conn, name):
+			return true
 		}
 		r.keep = append(r.keep, line)
+		return true
+	}) {
+		return errBadResponse
 	}
 	if r.chunked {
 		r.length = -1
@@ -214,6 +191,27 @@ func appendResponse(dst []byte, r *rawResponse) []byte {
 		dst = append(append(dst, l...), "\r\n"...)
 	}
 	return append(dst, "\r\n"...)
+}
+
+// eachField calls fn with each field line of fields (what follows the
+// start line, through the blank line that ends a head), its name and its
+// trimmed value. False when a line is not a field, the blank line is not
+// last, or fn says so.
+func eachField(fields []byte, fn func(line, name, value []byte) bool) bool {
+	for {
+		line, rest, ok := cutLine(fields)
+		if !ok {
+			return false
+		}
+		if len(line) == 0 {
+			return len(rest) == 0
+		}
+		name, value, ok := splitField(line)
+		if !ok || !fn(line, name, value) {
+			return false
+		}
+		fields = rest
+	}
 }
 
 // cutLine splits b at its first CRLF. A bare LF, or a NUL, is refused.
