@@ -562,13 +562,24 @@ func (f *loopFront) dropBackend(lc *loopClient, be *loopBackend, err error) {
 
 // errorPage answers lc's request in flight with a short page.
 func (f *loopFront) errorPage(lc *loopClient, code int, msg string) {
+	n := f.writePage(lc, code, msg, false)
+	f.done(lc, code, int64(n))
+}
+
+// writePage writes a short plain-text page, as pageH1 does, and returns
+// the length of its body.
+func (f *loopFront) writePage(lc *loopClient, code int, msg string, closing bool) int {
 	ls := lc.ls
 	body := fmt.Sprintf("%d %s: %s\n", code, http.StatusText(code), msg)
 	ls.out = fmt.Appendf(ls.out[:0], "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"+
-		"X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nContent-Length: %d\r\n\r\n%s",
-		code, http.StatusText(code), len(body), body)
+		"X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nContent-Length: %d\r\n",
+		code, http.StatusText(code), len(body))
+	if closing {
+		ls.out = append(ls.out, "Connection: close\r\n"...)
+	}
+	ls.out = append(append(ls.out, "\r\n"...), body...)
 	f.write(lc, ls.out)
-	f.done(lc, code, int64(len(body)))
+	return len(body)
 }
 
 // logged writes lc's access log line, when access logging is on.
@@ -601,8 +612,9 @@ func (f *loopFront) expire(ls *loopState, now time.Time) {
 			f.p.log.Warn("forwarding failed", "app", lc.st.app, "err", "backend did not answer in time")
 			f.errorPage(lc, http.StatusGatewayTimeout, fmt.Sprintf("%s did not answer in time", lc.st.app))
 		case len(lc.in) > 0:
-			// The header of the next request is late: slowloris.
-			f.toServer(lc)
+			// The head of a request is late: slowloris.
+			f.writePage(lc, http.StatusRequestTimeout, "request headers took too long", true)
+			closeNow(lc.c)
 		default:
 			closeNow(lc.c)
 		}

@@ -335,12 +335,15 @@ func TestHeaderLimitsAndSlowClients(t *testing.T) {
 			t.Errorf("other client: got %d %q", code, body)
 		}
 		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		_, err = io.ReadAll(conn)
+		b, err := io.ReadAll(conn)
 		if err != nil {
 			t.Fatalf("slow client was not cut off: %v", err)
 		}
-		if d := time.Since(start); d > 3*time.Second {
+		if d := time.Since(start); d > 1500*time.Millisecond {
 			t.Errorf("slow client cut off after %v, want about 500ms", d)
+		}
+		if !strings.HasPrefix(string(b), "HTTP/1.1 408 ") {
+			t.Errorf("slow client got %q, want a 408", b)
 		}
 	})
 }
