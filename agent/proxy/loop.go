@@ -150,6 +150,26 @@ func (f *loopFront) drain(ctx context.Context) {
 	}
 }
 
+// retain closes, in every loop, the idle connections to backends not in
+// keep (the table changed).
+func (f *loopFront) retain(keep map[string]bool) {
+	f.loops.Range(func(_, v any) bool {
+		ls := v.(*loopState)
+		_ = ls.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			for addr, l := range ls.idle {
+				if !keep[addr] {
+					delete(ls.idle, addr)
+					for _, be := range l {
+						closeNow(be.c)
+					}
+				}
+			}
+			return nil
+		}))
+		return true
+	})
+}
+
 // ticker has each loop check its deadlines.
 func (f *loopFront) ticker() {
 	t := time.NewTicker(loopTick)

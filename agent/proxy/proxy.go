@@ -57,7 +57,7 @@ type Proxy struct {
 	acme acmeState
 
 	// front is the event-loop front for HTTP/1.1 (loop.go), set by Serve.
-	front *loopFront
+	front atomic.Pointer[loopFront]
 }
 
 // New creates a Proxy and loads the table saved under cfg.StateDir, if
@@ -112,6 +112,9 @@ func (p *Proxy) SetTable(t proto.RouteTable) error {
 	}
 	p.cur.Store(c)
 	p.pool.retain(c.backends())
+	if f := p.front.Load(); f != nil {
+		f.retain(c.backends())
+	}
 	p.syncACME()
 	p.log.Info("route table set", "version", t.Version, "routes", len(t.Routes),
 		"certificates", len(t.Certificates))

@@ -63,7 +63,7 @@ func (p *Proxy) Serve(ctx context.Context, plain, secure net.Listener) error {
 	if err != nil {
 		return fmt.Errorf("starting the event loops: %w", err)
 	}
-	p.front = front
+	p.front.Store(front)
 	defer front.close()
 	errc := make(chan error, 4)
 	go func() { errc <- h1.Serve(h1ln) }()
@@ -168,8 +168,8 @@ func (p *Proxy) handshake(c net.Conn, cfg *tls.Config, h1, h2 *connListener) {
 		h2.push(tc)
 		return
 	}
-	if _, ok := c.(*net.TCPConn); ok && p.front != nil {
-		p.front.serveTLS(c, tc, mc)
+	if f := p.front.Load(); f != nil && isTCP(c) {
+		f.serveTLS(c, tc, mc)
 		return
 	}
 	h1.push(tc)
@@ -211,12 +211,18 @@ func (p *Proxy) sniff(c net.Conn, h1, h2 *connListener) {
 		h2.push(&sniffedConn{Conn: c, r: br})
 		return
 	}
-	if _, ok := c.(*net.TCPConn); ok && p.front != nil {
+	if f := p.front.Load(); f != nil && isTCP(c) {
 		first, _ := br.Peek(br.Buffered())
-		p.front.serve(c, bytes.Clone(first))
+		f.serve(c, bytes.Clone(first))
 		return
 	}
 	h1.push(&sniffedConn{Conn: c, r: br})
+}
+
+// isTCP reports a TCP connection, which the event loops can take over.
+func isTCP(c net.Conn) bool {
+	_, ok := c.(*net.TCPConn)
+	return ok
 }
 
 // sniffedConn is a connection whose first bytes were read to sort it.
