@@ -100,10 +100,11 @@ type loopBackend struct {
 
 func newLoopFront(p *Proxy, handoff func(net.Conn)) (*loopFront, error) {
 	f := &loopFront{p: p, handoff: handoff, stop: make(chan struct{})}
-	cli, err := gnet.NewClient(f, // One loop per core. Not locked to threads: gnet yields
-		// between polls, and a locked thread hands its P over each time.
-		gnet.WithNumEventLoop(runtime.NumCPU()), gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-		gnet.WithLogger(gnetLogger{}), gnet.WithReadBufferCap(64<<10))
+	// One loop per core, as nginx has a worker per core. The loops are
+	// not locked to threads: gnet yields between polls, and a locked
+	// thread would hand its P over through a futex each time.
+	cli, err := gnet.NewClient(f, gnet.WithNumEventLoop(runtime.NumCPU()),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay), gnet.WithLogger(gnetLogger{}), gnet.WithReadBufferCap(64<<10))
 	if err != nil {
 		return nil, err
 	}
