@@ -131,17 +131,12 @@ func (f *loopFront) drain(ctx context.Context) {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for f.clients.Load() > 0 {
-		f.loops.Range(func(_, v any) bool {
-			ls := v.(*loopState)
-			_ = ls.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-				for lc := range ls.conns {
-					if lc.be == nil && len(lc.in) == 0 {
-						closeNow(lc.c)
-					}
+		f.onEachLoop(func(ls *loopState) {
+			for lc := range ls.conns {
+				if lc.be == nil && len(lc.in) == 0 {
+					closeNow(lc.c)
 				}
-				return nil
-			}))
-			return true
+			}
 		})
 		select {
 		case <-ctx.Done():
@@ -154,17 +149,24 @@ func (f *loopFront) drain(ctx context.Context) {
 // retain closes, in every loop, the idle connections to backends not in
 // keep (the table changed).
 func (f *loopFront) retain(keep map[string]bool) {
+	f.onEachLoop(func(ls *loopState) {
+		for addr, l := range ls.idle {
+			if !keep[addr] {
+				delete(ls.idle, addr)
+				for _, be := range l {
+					closeNow(be.c)
+				}
+			}
+		}
+	})
+}
+
+// onEachLoop runs fn on every loop, on the loop itself.
+func (f *loopFront) onEachLoop(fn func(*loopState)) {
 	f.loops.Range(func(_, v any) bool {
 		ls := v.(*loopState)
 		_ = ls.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-			for addr, l := range ls.idle {
-				if !keep[addr] {
-					delete(ls.idle, addr)
-					for _, be := range l {
-						closeNow(be.c)
-					}
-				}
-			}
+			fn(ls)
 			return nil
 		}))
 		return true
@@ -181,14 +183,7 @@ func (f *loopFront) ticker() {
 			return
 		case <-t.C:
 		}
-		f.loops.Range(func(_, v any) bool {
-			ls := v.(*loopState)
-			_ = ls.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-				f.expire(ls, time.Now())
-				return nil
-			}))
-			return true
-		})
+		f.onEachLoop(func(ls *loopState) { f.expire(ls, time.Now()) })
 	}
 }
 
@@ -278,7 +273,7 @@ func (f *loopFront) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		} else {
 			// Its client left while it was being dialed.
 			x.client = nil
-			f.park(x)
+			f.park(f.state(c.EventLoop()), x)
 		}
 	}
 	return nil, gnet.None
@@ -541,7 +536,7 @@ func (f *loopFront) answer(be *loopBackend) {
 	if r.close || extra {
 		closeNow(be.c)
 	} else {
-		f.park(be)
+		f.park(lc.ls, be)
 	}
 	f.write(lc, ls.out)
 	f.done(lc, r.code, int64(body))
@@ -562,8 +557,7 @@ func (f *loopFront) done(lc *loopClient, status int, n int64) {
 }
 
 // park keeps be for the next request to its backend.
-func (f *loopFront) park(be *loopBackend) {
-	ls := f.state(be.c.EventLoop())
+func (f *loopFront) park(ls *loopState, be *loopBackend) {
 	l := ls.idle[be.addr]
 	if len(l) >= f.p.cfg.MaxIdleConnsPerBackend {
 		closeNow(be.c)
