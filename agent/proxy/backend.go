@@ -49,9 +49,17 @@ type fastRequest struct{ *fasthttp.Request }
 func (r fastRequest) write(bw *bufio.Writer) error { return r.Write(bw) }
 
 func (r fastRequest) replayable() bool {
-	m := r.Header.Method()
-	return (string(m) == "GET" || string(m) == "HEAD" || string(m) == "OPTIONS") &&
-		!r.IsBodyStream() && len(r.Body()) == 0
+	return replayableMethod(r.Header.Method()) && !r.IsBodyStream() && len(r.Body()) == 0
+}
+
+// replayableMethod reports the methods a request of which, bodiless, may
+// be sent to a second backend: GET, HEAD and OPTIONS.
+func replayableMethod(m []byte) bool {
+	switch string(m) {
+	case "GET", "HEAD", "OPTIONS":
+		return true
+	}
+	return false
 }
 
 // exchange sends req to one of st.route's backends, round robin from its

@@ -210,8 +210,7 @@ func (o *h2Request) body() bool {
 }
 
 func (o *h2Request) replayable() bool {
-	m := o.r.Method
-	return (m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions) && !o.body()
+	return replayableMethod([]byte(o.r.Method)) && !o.body()
 }
 
 func (o *h2Request) write(bw *bufio.Writer) error {

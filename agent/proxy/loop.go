@@ -469,14 +469,6 @@ func (f *loopFront) backendFailed(lc *loopClient, be *loopBackend, err error, un
 	f.errorPage(lc, code, msg)
 }
 
-func replayableMethod(m []byte) bool {
-	switch string(m) {
-	case "GET", "HEAD", "OPTIONS":
-		return true
-	}
-	return false
-}
-
 // answer passes be's response on to its client once it is whole; an
 // answer that is not small, or of no known length, goes to a goroutine.
 func (f *loopFront) answer(be *loopBackend) {
@@ -536,7 +528,7 @@ func (f *loopFront) answer(be *loopBackend) {
 	if r.close || extra {
 		closeNow(be.c)
 	} else {
-		f.park(lc.ls, be)
+		f.park(ls, be)
 	}
 	f.write(lc, ls.out)
 	f.done(lc, r.code, int64(body))
